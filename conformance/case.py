@@ -1,0 +1,65 @@
+"""A case: everything one example needs, as a small reproducible recipe (config, sizes, seed, scales).
+
+The arrays are a pure function of the recipe, so ``repr(case)`` is both what Hypothesis prints
+for a falsifying example and what a reproduction snippet needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .spec.config import Config, parameter_shapes
+
+
+def round_to(dtype: str, values: np.ndarray) -> np.ndarray:
+    """Values exactly representable in ``dtype``, held in float64, so the oracle and the
+    implementation start from the same numbers and input rounding is not counted as error."""
+    return values.astype(dtype).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Case:
+    config: Config
+    seq_len: int
+    batch: int | None  # None: unbatched input (L, H_in)
+    seed: int
+    weight_gain: float = 1.0  # weights ~ U(-k, k) * gain, k = 1/sqrt(hidden_size) as torch initialises
+    input_scale: float = 1.0  # x ~ N(0, 1) * input_scale
+    with_h0: bool = False  # False: h_0 is left to its default (zeros)
+
+    def replace(self, **changes) -> Case:
+        return dataclasses.replace(self, **changes)
+
+    @cached_property
+    def _rng_values(self):
+        c, rng = self.config, np.random.default_rng(self.seed)
+        k = self.weight_gain / np.sqrt(c.hidden_size)
+        weights = {name: rng.uniform(-k, k, shape) for name, shape in parameter_shapes(c).items()}
+        rows = () if self.batch is None else (self.batch,)
+        x_shape = (self.seq_len, *rows, c.input_size)
+        if c.batch_first and self.batch is not None:
+            x_shape = (self.batch, self.seq_len, c.input_size)
+        x = rng.standard_normal(x_shape) * self.input_scale
+        h0 = rng.standard_normal((c.num_layers * c.directions, *rows, c.h_out))
+        return weights, x, h0
+
+    @property
+    def weights(self) -> dict[str, np.ndarray]:
+        return {n: round_to(self.config.dtype, w) for n, w in self._rng_values[0].items()}
+
+    @property
+    def x(self) -> np.ndarray:
+        """In the configuration's layout: (L, N, H_in), (N, L, H_in) if batch_first, (L, H_in) unbatched."""
+        return round_to(self.config.dtype, self._rng_values[1])
+
+    @property
+    def h0(self) -> np.ndarray | None:
+        return round_to(self.config.dtype, self._rng_values[2]) if self.with_h0 else None
+
+    @property
+    def zeros_h0(self) -> np.ndarray:
+        return np.zeros_like(self._rng_values[2])

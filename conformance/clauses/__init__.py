@@ -1,0 +1,64 @@
+"""The clauses as property tests, one module per contract section, one test per clause.
+
+Run them with ``pytest --pyargs conformance --rnn-impl=NAME``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ..compare import allowed_error, assert_output_close, assert_state_close
+from ..runner import run_case
+from ..spec.clauses import CLAUSES
+from ..strategies import SEQ_LEN, BATCH, cases, configs
+
+# A slow example is not a conformance failure, and large cases are large on purpose.
+CLAUSE_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def clause(clause_id: str):
+    """Mark a test as the check of one clause; it receives ``impl`` (restricted to the clause's
+    modes) and Hypothesis's ``data`` for labelled draws."""
+    spec = CLAUSES[clause_id]
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def test(impl, data):
+            return fn(impl.restricted(spec.modes), data)
+
+        return pytest.mark.rnn_clause(clause_id)(CLAUSE_SETTINGS(given(data=st.data())(test)))
+
+    return decorate
+
+
+def draw_case(data, impl, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False, label="case", **config_fields):
+    """Draw a case the implementation claims; keyword arguments pin configuration fields."""
+    strategy = cases(configs(impl.modes, impl.dtypes, **config_fields), seq_len=seq_len, batch=batch, with_h0=with_h0, unbatched=unbatched)
+    return data.draw(strategy, label=label)
+
+
+def expected(case, weights=None, x=None, h0=None):
+    """The oracle's (output, h_n) for a case, with any of its arrays replaced."""
+    from ..spec import oracle
+
+    return oracle.forward(case.config, case.weights if weights is None else weights, case.x if x is None else x, case.h0 if h0 is None else h0)
+
+
+def tolerance(case, *values, weights=None) -> float:
+    return allowed_error(case.config, case.seq_len, case.weights if weights is None else weights, case.x, case.h0, *values)
+
+
+def assert_matches_oracle(impl, case, *, weights=None, parts=("output", "h_n")):
+    """Run the implementation on the case and compare the chosen parts with the oracle."""
+    __tracebackhide__ = True
+    want_output, want_h_n = expected(case, weights)
+    got = run_case(impl, case, **({} if weights is None else {"weights": weights}))
+    tol = tolerance(case, want_output, want_h_n, weights=weights)
+    if "output" in parts:
+        assert_output_close(case.config, got.output, want_output, tol)
+    if "h_n" in parts:
+        assert_state_close(case.config, got.h_n, want_h_n, tol)

@@ -1,0 +1,17 @@
+"""Output shapes and dtypes (CONTRACT.md, "Layouts and shapes")."""
+
+from ..compare import Mismatch, assert_shape
+from ..runner import run_case
+from . import clause, draw_case, expected
+
+
+@clause("shape.output")
+def test_output_shapes_and_dtypes(impl, data):
+    case = draw_case(data, impl)
+    got = run_case(impl, case)
+    want_output, want_h_n = expected(case)
+    assert_shape(got.output, want_output.shape, what="output", why=f"(L={case.seq_len}, N={case.batch}, D*H={case.config.directions * case.config.h_out}, batch_first={case.config.batch_first})")
+    assert_shape(got.h_n, want_h_n.shape, what="h_n", why="(h_n is (num_layers*D, N, H) whatever batch_first says)")
+    for what, dtype in (("output", got.output_dtype), ("h_n", got.h_n_dtype)):
+        if dtype != case.config.dtype:
+            raise Mismatch(f"{what} has dtype {dtype}, but should be {case.config.dtype} (the input's dtype)")

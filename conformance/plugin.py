@@ -1,0 +1,97 @@
+"""The pytest plugin (entry point pytest11): options, the ``impl`` parameter, markers, header."""
+
+from __future__ import annotations
+
+import pytest
+
+from .spec.clauses import CLAUSES
+
+IMPLS = pytest.StashKey[list]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("rnn-conformance", "RNN conformance suite (rnn-conformance)")
+    group.addoption(
+        "--rnn-impl", action="append", default=[], metavar="NAME",
+        help="implementation to check: a registered name (manual, torch, torch-cuda), module:Class mirroring "
+        "torch.nn.RNN/GRU, or module:adapter. Repeat to check several.",
+    )
+    group.addoption(
+        "--rnn-kind", default=None, metavar="MODE[,MODE]",
+        help="cell kinds the implementation claims (RNN_TANH, RNN_RELU, GRU); default: its `modes` or, for a "
+        "torch.nn-like class, its instances' `mode` attribute.",
+    )
+
+
+def parse_modes(value: str | None):
+    if value is None:
+        return None
+    return tuple(m.strip().upper() for m in value.split(",") if m.strip())
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "rnn_clause(id): the test checks the named clause of the RNN contract")
+    names = config.getoption("rnn_impl")
+    if not names:
+        config.stash[IMPLS] = []
+        return
+    from .registry import ResolveError, resolve
+
+    try:
+        config.stash[IMPLS] = [resolve(name, parse_modes(config.getoption("rnn_kind"))) for name in names]
+    except ResolveError as e:
+        raise pytest.UsageError(f"--rnn-impl: {e}") from None
+
+
+def pytest_report_header(config):
+    impls = config.stash.get(IMPLS, [])
+    if not impls:
+        return None
+    import hypothesis
+    import numpy
+    import torch
+
+    lines = [f"rnn-conformance: torch {torch.__version__}, hypothesis {hypothesis.__version__}, numpy {numpy.__version__}"]
+    for impl in impls:
+        lines.append(f"  implementation {impl.name}: {impl.description}; modes {', '.join(sorted(impl.modes))}; dtypes {', '.join(sorted(impl.dtypes))}")
+        reason = impl.unavailable()
+        if reason:
+            lines.append(f"    unavailable, its clauses are skipped: {reason}")
+    s = hypothesis.settings.default
+    lines.append(f"  hypothesis profile {hypothesis.settings._current_profile!r}: max_examples={s.max_examples}, derandomize={s.derandomize}, deadline={s.deadline}")
+    return lines
+
+
+NO_IMPL_GIVEN = "the RNN conformance clauses need an implementation: pass --rnn-impl=NAME (e.g. --rnn-impl=torch.nn:GRU)"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = item.get_closest_marker("rnn_clause")
+        if marker is None:
+            continue
+        impl = item.callspec.params["impl"]
+        if impl is None:
+            raise pytest.UsageError(NO_IMPL_GIVEN)
+        item.user_properties += [("rnn_clause", marker.args[0]), ("rnn_impl", impl.name)]
+
+
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("rnn_clause")
+    if marker is None or "impl" not in metafunc.fixturenames:
+        return
+    impls = metafunc.config.stash.get(IMPLS, [])
+    if not impls:
+        metafunc.parametrize("impl", [None])  # reported once, as a usage error, after collection
+        return
+    spec = CLAUSES[marker.args[0]]
+    params = []
+    for impl in impls:
+        marks = []
+        reason = impl.unavailable()
+        if reason:
+            marks.append(pytest.mark.skip(reason=f"{impl.name} unavailable: {reason}"))
+        elif not impl.modes & spec.modes:
+            marks.append(pytest.mark.skip(reason=f"not applicable: {impl.name} implements {', '.join(sorted(impl.modes))}; {spec.id} covers {', '.join(sorted(spec.modes))}"))
+        params.append(pytest.param(impl, id=impl.name, marks=marks))
+    metafunc.parametrize("impl", params)

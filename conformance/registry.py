@@ -1,0 +1,160 @@
+"""Resolving ``--rnn-impl NAME`` to an Implementation: drop-in torch.nn-like classes, or adapters.
+
+An **adapter** is any object (or class with a no-argument constructor) with
+
+    modes: collection of torch mode names it implements ("RNN_TANH", "RNN_RELU", "GRU")
+    build(config: Config, weights: dict[str, torch.Tensor]) -> callable(x, h0) -> (output, h_n)
+
+    optional:
+    dtypes: collection of dtype names it claims (default: "float64", "float32")
+    unavailable() -> str | None: a reason to skip every clause (e.g. no GPU)
+    description: str, shown in the report header
+
+``weights`` are in torch's canonical names and layout (``weight_ih_l0``, gate blocks r|z|n),
+already in ``config.dtype`` on the CPU. ``x`` is laid out as the config says, ``h0`` is None
+(use the default, zeros) or ``(num_layers*D, N, H)``. The result may be torch tensors or
+NumPy arrays.
+
+A **drop-in class** mirrors ``torch.nn.RNN``/``torch.nn.GRU`` (same constructor keywords, same
+parameter names, ``forward(input, hx=None) -> (output, h_n)``); its cell kind is read from the
+``mode`` attribute of an instance, as ``torch.nn.RNNBase`` sets it, or given with ``--rnn-kind``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Callable, Collection
+
+from .spec.config import DTYPES, MODES, Config
+
+ENTRY_POINT_GROUP = "rnn_conformance.implementations"
+ELMAN = ("RNN_TANH", "RNN_RELU")
+
+
+class ResolveError(Exception):
+    """--rnn-impl (or --rnn-kind) names something that cannot be used; the message is one line."""
+
+
+class Implementation:
+    """A resolved implementation: what the clauses run."""
+
+    def __init__(self, name: str, adapter, modes: Collection[str] | None = None):
+        self.name = name
+        self.adapter = adapter
+        self.modes = frozenset(modes if modes is not None else getattr(adapter, "modes", ()))
+        self.dtypes = frozenset(getattr(adapter, "dtypes", DTYPES))
+        unknown = self.modes - set(MODES)
+        if unknown:
+            raise ResolveError(f"{name}: mode(s) {', '.join(sorted(unknown))} not covered by this suite (known: {', '.join(MODES)})")
+        if not self.modes:
+            raise ResolveError(f"{name}: the adapter declares no modes (set `modes`, e.g. ('GRU',))")
+
+    @property
+    def description(self) -> str:
+        return getattr(self.adapter, "description", type(self.adapter).__name__)
+
+    def unavailable(self) -> str | None:
+        check = getattr(self.adapter, "unavailable", None)
+        return check() if callable(check) else None
+
+    def build(self, config: Config, weights) -> Callable:
+        return self.adapter.build(config, weights)
+
+    def restricted(self, modes) -> Implementation:
+        """The same implementation, seen only through ``modes`` (a clause's scope)."""
+        view = object.__new__(Implementation)
+        view.__dict__.update(self.__dict__, modes=self.modes & frozenset(modes))
+        return view
+
+    def __repr__(self):
+        return f"Implementation({self.name!r}, modes={sorted(self.modes)})"
+
+
+class ModuleAdapter:
+    """Adapts torch.nn-like classes: construct with the config, load the weights, call forward."""
+
+    def __init__(self, classes: dict[str, type], device: str = "cpu"):
+        self.classes = classes
+        self.modes = tuple(classes)
+        self.device = device
+        names = sorted({f"{c.__module__}.{c.__qualname__}" for c in classes.values()})
+        self.description = f"{' / '.join(names)} on {device}"
+
+    def construct(self, config: Config):
+        import torch
+
+        module = self.classes[config.mode](**config.module_kwargs())
+        mode = getattr(module, "mode", config.mode)
+        if mode != config.mode:
+            raise AssertionError(f"constructed with {config.module_kwargs()}, the module reports mode {mode!r}, but should be {config.mode!r}")
+        return module.to(device=self.device, dtype=getattr(torch, config.dtype)).eval()
+
+    def build(self, config: Config, weights):
+        module = self.construct(config)
+        module.load_state_dict({k: v.to(self.device) for k, v in weights.items()})
+
+        def call(x, h0):
+            x = x.to(self.device)
+            return module(x) if h0 is None else module(x, h0.to(self.device))
+
+        return call
+
+
+def probe_modes(cls: type) -> tuple[str, ...]:
+    try:
+        mode = cls(input_size=2, hidden_size=3).mode
+    except AttributeError:
+        raise ResolveError(f"cannot tell the cell kind of {cls.__qualname__}: its instances have no `mode` attribute; pass --rnn-kind (e.g. --rnn-kind=GRU)") from None
+    except Exception as e:
+        raise ResolveError(f"{cls.__qualname__}(input_size=2, hidden_size=3) raised {type(e).__name__}: {e}") from None
+    # An Elman RNN mirror takes `nonlinearity`, so it is held to both.
+    return ELMAN if mode in ELMAN else (mode,)
+
+
+def load_object(name: str):
+    """An entry point of group rnn_conformance.implementations, or ``module:attr`` / ``module.attr``."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            try:
+                return ep.load()
+            except Exception as e:
+                raise ResolveError(f"entry point {name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}") from None
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+    elif "." in name:
+        module_name, _, attr = name.rpartition(".")
+    else:
+        known = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+        raise ResolveError(f"unknown implementation {name!r}: not a registered name ({', '.join(known) or 'none registered'}) nor module:attr")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ResolveError(f"cannot import module {module_name!r} for {name!r}: {type(e).__name__}: {e}") from None
+    obj = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ResolveError(f"module {module_name!r} has no attribute {attr!r} (from {name!r})") from None
+    return obj
+
+
+def resolve(name: str, modes: Collection[str] | None = None) -> Implementation:
+    """``modes`` (from --rnn-kind) overrides what the implementation says it implements."""
+    import torch
+
+    obj = load_object(name)
+    if isinstance(obj, type) and issubclass(obj, torch.nn.Module) and not hasattr(obj, "build"):
+        adapter = ModuleAdapter({m: obj for m in (modes or probe_modes(obj))})
+    elif isinstance(obj, type) and callable(getattr(obj, "build", None)):
+        adapter = obj()
+    elif callable(getattr(obj, "build", None)):
+        adapter = obj
+    else:
+        raise ResolveError(
+            f"{name!r} is a {type(obj).__name__}, neither a torch.nn.Module class mirroring torch.nn.RNN/GRU "
+            f"nor an adapter (an object with build(config, weights))"
+        )
+    impl = Implementation(name, adapter, modes)
+    return impl

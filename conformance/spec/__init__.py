@@ -1,0 +1,1 @@
+"""The contract as code: configurations, parameter layout, clause catalogue, NumPy oracle."""

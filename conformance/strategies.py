@@ -1,0 +1,74 @@
+"""Hypothesis strategies for configurations and cases: small by default, sometimes tile-sized,
+long, large-batch or large-magnitude, so that kernel faults at those sizes are reached."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from .case import Case
+from .spec.config import DTYPES, Config
+
+#: Sizes just below, at and above common kernel tile widths (warp 32, tiles 16/64/128).
+TILE_EDGES = (15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129)
+BATCH_EDGES = (7, 8, 9, 31, 32, 33, 63, 64, 65)
+
+
+def mostly(common, rare, one_in: int = 5):
+    """``common`` about (one_in-1)/one_in of the time, else ``rare``; shrinks towards ``common``."""
+    return st.integers(0, one_in - 1).flatmap(lambda k: rare if k == one_in - 1 else common)
+
+
+def as_strategy(value):
+    return value if isinstance(value, st.SearchStrategy) else st.just(value)
+
+
+HIDDEN = mostly(st.integers(1, 8), st.sampled_from(TILE_EDGES))
+BATCH = mostly(st.integers(1, 4), st.sampled_from(BATCH_EDGES))
+SEQ_LEN = mostly(st.integers(1, 6), st.integers(7, 128))
+
+
+@st.composite
+def configs(draw, modes, dtypes=DTYPES, **fixed) -> Config:
+    """A configuration of one of ``modes``; keyword arguments pin fields (a value or a strategy)."""
+    fields = dict(
+        mode=st.sampled_from(sorted(modes)),
+        input_size=HIDDEN,
+        hidden_size=HIDDEN,
+        num_layers=st.integers(1, 3),
+        bias=st.booleans(),
+        batch_first=st.booleans(),
+        bidirectional=st.booleans(),
+        dtype=st.sampled_from([d for d in DTYPES if d in dtypes]),
+    )
+    fields.update({name: as_strategy(v) for name, v in fixed.items()})
+    return Config(**{name: draw(s) for name, s in fields.items()})
+
+
+def weight_gains(mode: str, seq_len: int):
+    """torch's init scale (gain 1) mostly, sometimes larger to reach saturation and large values.
+
+    ReLU RNNs are unbounded: a gain above ~1.7 makes the state grow geometrically and overflow
+    float32 on long sequences (1.5 grows the values, and their rounding errors, alike). A tanh or
+    GRU network with gain 3 is chaotic (recurrent spectral radius ~1.7): rounding differences grow
+    exponentially and float32 cannot match float64 after a few dozen steps, whoever is right, so
+    large gains are kept to sequences of at most 8 steps.
+    """
+    if mode == "RNN_RELU":
+        return st.sampled_from((1.0, 1.5))
+    return st.sampled_from((1.0, 3.0) if seq_len <= 8 else (1.0,))
+
+
+@st.composite
+def cases(draw, config_strategy, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False) -> Case:
+    """A case for a configuration drawn from ``config_strategy``."""
+    config = draw(config_strategy)
+    length = draw(as_strategy(seq_len))
+    return Case(
+        config=config,
+        seq_len=length,
+        batch=None if draw(as_strategy(unbatched)) else draw(as_strategy(batch)),
+        seed=draw(st.integers(0, 2**32 - 1)),
+        weight_gain=draw(weight_gains(config.mode, length)),
+        input_scale=draw(mostly(st.just(1.0), st.sampled_from((10.0, 1000.0)))),
+        with_h0=draw(as_strategy(with_h0)),
+    )

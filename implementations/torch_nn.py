@@ -1,0 +1,31 @@
+"""torch.nn.RNN / torch.nn.GRU as reference implementations, on the CPU and on CUDA."""
+
+from __future__ import annotations
+
+import torch
+
+from conformance.registry import ModuleAdapter
+
+CLASSES = {"RNN_TANH": torch.nn.RNN, "RNN_RELU": torch.nn.RNN, "GRU": torch.nn.GRU}
+
+
+class TorchCUDA(ModuleAdapter):
+    """On CUDA, with TF32 pinned off so float32 is compared at float32 precision."""
+
+    def __init__(self):
+        super().__init__(CLASSES, device="cuda")
+        self.description += " (TF32 off: torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False)"
+
+    def unavailable(self):
+        if not torch.cuda.is_available():
+            return "torch.cuda.is_available() is False: no CUDA GPU here (or a CPU-only torch build)"
+        return None
+
+    def build(self, config, weights):
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        return super().build(config, weights)
+
+
+cpu = ModuleAdapter(CLASSES, device="cpu")
+cuda = TorchCUDA()

@@ -1,0 +1,37 @@
+"""Every fault in the catalogue is caught, through the same --rnn-impl path a user takes, and the
+reference implementations pass every clause."""
+
+import pytest
+
+from .faults import CATALOGUE
+from .helpers import failed, run_suite
+
+REFERENCES = ["manual", "torch", "torch.nn:GRU", "torch.nn:RNN"]
+
+
+@pytest.mark.parametrize("fault", sorted(CATALOGUE))
+def test_fault_is_caught(pytester, fault):
+    result, verdicts = run_suite(pytester, fault)
+    caught_by = failed(verdicts)
+    assert result.ret != 0, f"{fault} passed the whole suite"
+    assert caught_by & CATALOGUE[fault], f"{fault} was caught by {sorted(caught_by)}, but not by any of {sorted(CATALOGUE[fault])}"
+
+
+@pytest.mark.parametrize("impl", REFERENCES)
+def test_reference_passes(pytester, impl):
+    result, verdicts = run_suite(pytester, impl)
+    assert not failed(verdicts), f"{impl} failed {sorted(failed(verdicts))}:\n{result.stdout.str()[-3000:]}"
+    assert result.ret == 0
+    assert "passed" in set().union(*verdicts.values())
+
+
+def test_cuda_reference_skips_cleanly_without_a_gpu(pytester):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        result, verdicts = run_suite(pytester, "torch-cuda")
+        assert result.ret == 0 and not failed(verdicts)
+    else:
+        result, verdicts = run_suite(pytester, "torch-cuda", "-rs")
+        assert result.ret == 0
+        assert set().union(*verdicts.values()) == {"skipped"}
+        result.stdout.fnmatch_lines(["*torch.cuda.is_available() is False*"])

@@ -1,0 +1,74 @@
+"""The oracle is tested against torch first (CONTRACT.md bug 16: the reference itself can be
+wrong): torch.nn on the CPU in float64, on generated configurations."""
+
+import numpy as np
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance.spec import oracle
+from conformance.spec.config import MODES
+from conformance.strategies import cases, configs
+from implementations.torch_nn import CLASSES
+
+ORACLE_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def torch_module(case):
+    module = CLASSES[case.config.mode](**case.config.module_kwargs()).double()
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in case.weights.items()})
+    return module
+
+
+def assert_equal_f64(got, want):
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-10, atol=1e-10)
+
+
+@ORACLE_SETTINGS
+@given(case=cases(configs(MODES, ("float64",))))
+def test_oracle_equals_torch(case):
+    module = torch_module(case)
+    x = torch.from_numpy(case.x)
+    with torch.no_grad():
+        output, h_n = module(x) if case.h0 is None else module(x, torch.from_numpy(case.h0))
+    want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
+    assert_equal_f64(output, want_output)
+    assert_equal_f64(h_n, want_h_n)
+
+
+@ORACLE_SETTINGS
+@given(case=cases(configs(MODES, ("float64",)), unbatched=True), data=st.data())
+def test_oracle_unbatched_equals_torch(case, data):
+    module = torch_module(case)
+    with torch.no_grad():
+        output, h_n = module(torch.from_numpy(case.x)) if case.h0 is None else module(torch.from_numpy(case.x), torch.from_numpy(case.h0))
+    want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
+    assert_equal_f64(output, want_output)
+    assert_equal_f64(h_n, want_h_n)
+
+
+@ORACLE_SETTINGS
+@given(case=cases(configs(MODES, ("float64",), batch_first=False), with_h0=True), data=st.data())
+def test_oracle_variable_lengths_equal_packed_torch(case, data):
+    """Variable lengths: torch's PackedSequence (unsorted) vs the oracle's per-row lengths."""
+    lengths = np.array(data.draw(st.lists(st.integers(1, case.seq_len), min_size=case.batch, max_size=case.batch), label="lengths"))
+    module = torch_module(case)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(case.x), torch.from_numpy(lengths), enforce_sorted=False)
+    with torch.no_grad():
+        packed_out, h_n = module(packed, torch.from_numpy(case.h0))
+    output, _ = torch.nn.utils.rnn.pad_packed_sequence(packed_out, total_length=case.seq_len)
+    want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0, lengths=lengths)
+    assert_equal_f64(output, want_output)
+    assert_equal_f64(h_n, want_h_n)
+
+
+def test_oracle_reads_like_the_equations_on_a_hand_example():
+    """One GRU step worked by hand: with zero weights r = z = 1/2, n = tanh(b_in + b_hn / 2)."""
+    from conformance.spec.config import Config
+
+    config = Config("GRU", input_size=1, hidden_size=1)
+    weights = {"weight_ih_l0": np.zeros((3, 1)), "weight_hh_l0": np.zeros((3, 1)), "bias_ih_l0": np.array([0.0, 0.0, 0.5]), "bias_hh_l0": np.array([0.0, 0.0, 1.0])}
+    output, h_n = oracle.forward(config, weights, np.zeros((1, 1, 1)), np.full((1, 1, 1), 0.25))
+    n = np.tanh(0.5 + 0.5 * 1.0)
+    assert np.isclose(output[0, 0, 0], 0.5 * n + 0.5 * 0.25)
+    assert np.isclose(h_n[0, 0, 0], output[0, 0, 0])

@@ -1,0 +1,37 @@
+"""The plugin as a user meets it: auto-loaded, options in --help, the report header, --rnn-kind."""
+
+import re
+from pathlib import Path
+
+from conformance.spec.clauses import CLAUSES
+
+from .helpers import run_suite
+
+
+def test_options_are_in_help(pytester):
+    result = pytester.runpytest_inprocess("--help")
+    result.stdout.fnmatch_lines(["*RNN conformance suite*", "*--rnn-impl=NAME*", "*--rnn-kind=MODE*"])
+
+
+def test_header_names_implementation_versions_and_settings(pytester):
+    result, _ = run_suite(pytester, "torch.nn:GRU", "--collect-only")
+    result.stdout.fnmatch_lines([
+        "rnn-conformance: torch *, hypothesis *, numpy *",
+        "  implementation torch.nn:GRU: torch.nn.modules.rnn.GRU on cpu; modes GRU; dtypes float32, float64",
+        "  hypothesis profile *: max_examples=*, derandomize=*, deadline=*",
+    ])
+
+
+def test_rnn_kind_narrows_what_is_claimed(pytester):
+    result, verdicts = run_suite(pytester, "torch", "--rnn-kind=GRU", "-k", "elman or candidate", "-rs")
+    assert verdicts["cell.elman"] == {"skipped"}
+    assert verdicts["gru.candidate"] == {"passed"}
+    result.stdout.fnmatch_lines(["*not applicable: torch implements GRU; cell.elman covers RNN_RELU, RNN_TANH*"])
+
+
+def test_every_clause_has_a_test_and_a_readme_row():
+    clause_dir = Path(__file__).parent.parent / "conformance" / "clauses"
+    tested = set(re.findall(r'@clause\("([^"]+)"\)', "".join(p.read_text() for p in clause_dir.glob("test_*.py"))))
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert tested == set(CLAUSES)
+    assert [c for c in CLAUSES if f"| `{c}` |" not in readme] == []
