@@ -11,7 +11,7 @@ REFERENCES = ["manual", "torch", "torch.nn:GRU", "torch.nn:RNN"]
 
 @pytest.mark.parametrize("fault", sorted(CATALOGUE))
 def test_fault_is_caught(pytester, fault):
-    result, verdicts = run_suite(pytester, fault)
+    result, verdicts = run_suite(pytester, fault, "--hypothesis-profile=catalogue")
     caught_by = failed(verdicts)
     assert result.ret != 0, f"{fault} passed the whole suite"
     assert caught_by & CATALOGUE[fault], f"{fault} was caught by {sorted(caught_by)}, but not by any of {sorted(CATALOGUE[fault])}"
