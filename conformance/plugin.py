@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
+from . import profiles
 from .spec.clauses import CLAUSES
 
 IMPLS = pytest.StashKey[list]()
+PROFILE_BEFORE = pytest.StashKey[str]()
+profiles.register()  # before Hypothesis's own plugin loads --hypothesis-profile
 
 
 def pytest_addoption(parser):
@@ -21,6 +27,11 @@ def pytest_addoption(parser):
         help="cell kinds the implementation claims (RNN_TANH, RNN_RELU, GRU); default: its `modes` or, for a "
         "torch.nn-like class, its instances' `mode` attribute.",
     )
+    group.addoption(
+        "--rnn-database", default=None, metavar="URL",
+        help="share Hypothesis's example database, so a failure found by one job is replayed first by the next: "
+        "redis://host:port/db (RedisExampleDatabase), or a directory. Also read from RNN_CONFORMANCE_DATABASE.",
+    )
 
 
 def parse_modes(value: str | None):
@@ -29,8 +40,32 @@ def parse_modes(value: str | None):
     return tuple(m.strip().upper() for m in value.split(",") if m.strip())
 
 
+def share_cores_between_xdist_workers():
+    """Each pytest-xdist worker gets cpu_count // workers threads for torch: several workers each
+    running torch's default thread pool oversubscribe the cores, and busy-waiting threads then
+    make runs many times slower. OMP_NUM_THREADS or an explicit torch setting still win."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 1 or "OMP_NUM_THREADS" in os.environ:
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+@pytest.hookimpl(trylast=True)  # after Hypothesis's plugin has loaded --hypothesis-profile
 def pytest_configure(config):
+    share_cores_between_xdist_workers()
     config.addinivalue_line("markers", "rnn_clause(id): the test checks the named clause of the RNN contract")
+    url = config.getoption("rnn_database") or os.environ.get("RNN_CONFORMANCE_DATABASE")
+    if url:
+        from hypothesis import settings
+
+        config.stash[PROFILE_BEFORE] = settings._current_profile
+        try:
+            profiles.share_database(url)
+        except ValueError as e:
+            raise pytest.UsageError(f"--rnn-database: {e}") from None
     names = config.getoption("rnn_impl")
     if not names:
         config.stash[IMPLS] = []
@@ -41,6 +76,13 @@ def pytest_configure(config):
         config.stash[IMPLS] = [resolve(name, parse_modes(config.getoption("rnn_kind"))) for name in names]
     except ResolveError as e:
         raise pytest.UsageError(f"--rnn-impl: {e}") from None
+
+
+def pytest_unconfigure(config):
+    if PROFILE_BEFORE in config.stash:  # an in-process run (pytester) must not leave it loaded
+        from hypothesis import settings
+
+        settings.load_profile(config.stash[PROFILE_BEFORE])
 
 
 def pytest_report_header(config):

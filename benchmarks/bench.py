@@ -1,0 +1,126 @@
+"""Benchmark (not a test): wall time and examples/s of a default run per reference implementation,
+the serial vs pytest-xdist speed-up, and where the time goes (oracle, implementation, harness).
+
+    python benchmarks/bench.py                      # everything, default Hypothesis profile
+    python benchmarks/bench.py --only split         # one section: runs, xdist, split, catalogue
+    python benchmarks/bench.py --profile rnn-fast
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCES = ["torch.nn:GRU", "torch.nn:RNN", "torch", "manual"]
+
+
+def pytest_run(impl: str, *args: str) -> tuple[float, int, int]:
+    """Wall seconds, examples run, exit code of ``pytest --pyargs conformance --rnn-impl=impl``."""
+    cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance", f"--rnn-impl={impl}", "-q", "-p", "no:warnings",
+           "--hypothesis-show-statistics", *args]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    examples = sum(int(n) for n in re.findall(r"(\d+) passing examples", proc.stdout))
+    examples += sum(int(n) for n in re.findall(r"(\d+) failing examples", proc.stdout))
+    return wall, examples, proc.returncode
+
+
+def table(title: str, header: list[str], rows: list[list]):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    print(f"\n{title}")
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  " + "  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths))))
+
+
+def section_runs(profile: str):
+    rows = []
+    for impl in REFERENCES:
+        wall, examples, rc = pytest_run(impl, f"--hypothesis-profile={profile}")
+        rows.append([impl, f"{wall:.1f}", examples, f"{examples / wall:.0f}", "pass" if rc == 0 else f"rc={rc}"])
+    table(f"Default run per reference implementation (profile {profile}, serial, wall includes start-up)",
+          ["implementation", "wall s", "examples", "examples/s", "verdict"], rows)
+
+
+def section_xdist(profile: str):
+    rows = []
+    for impl in ["torch.nn:GRU", "torch"]:
+        seed = "--hypothesis-seed=0"  # the same examples in both runs
+        serial, n1, _ = pytest_run(impl, f"--hypothesis-profile={profile}", seed)
+        parallel, n2, _ = pytest_run(impl, f"--hypothesis-profile={profile}", seed, "-n", "2")
+        rows.append([impl, f"{serial:.1f}", f"{parallel:.1f}", f"{serial / parallel:.2f}x", f"{n1} / {n2}"])
+    table("Serial vs pytest -n 2 (same seed)", ["implementation", "serial s", "-n 2 s", "speed-up", "examples"], rows)
+
+
+class Timers:
+    """A pytest plugin that times the oracle and the implementation inside every clause."""
+
+    def __init__(self):
+        self.oracle = self.impl = self.calls = 0.0
+
+    def timed(self, fn, field):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                setattr(self, field, getattr(self, field) + time.perf_counter() - start)
+
+        return wrapper
+
+    def pytest_configure(self, config):
+        from conformance import registry
+        from conformance.spec import oracle
+
+        oracle.forward = self.timed(oracle.forward, "oracle")
+        build = registry.Implementation.build
+        registry.Implementation.build = lambda impl, config, weights: self.timed(self.timed(build, "impl")(impl, config, weights), "impl")
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call":
+            self.calls += report.duration
+
+
+def section_split(profile: str):
+    import pytest
+
+    rows = []
+    for impl in ["torch.nn:GRU", "manual"]:
+        timers = Timers()
+        pytest.main(["--pyargs", "conformance", f"--rnn-impl={impl}", "-q", "-p", "no:warnings", f"--hypothesis-profile={profile}"],
+                    plugins=[timers])
+        rest = timers.calls - timers.oracle - timers.impl
+        rows.append([impl, f"{timers.calls:.2f}", f"{timers.oracle:.2f} ({100 * timers.oracle / timers.calls:.0f}%)",
+                     f"{timers.impl:.2f} ({100 * timers.impl / timers.calls:.0f}%)", f"{rest:.2f} ({100 * rest / timers.calls:.0f}%)"])
+    table("Where the time goes inside the clauses (seconds; harness = Hypothesis generation, case arrays, comparisons)",
+          ["implementation", "clauses s", "oracle", "implementation", "harness + hypothesis"], rows)
+
+
+def section_catalogue(profile: str):
+    sys.path.insert(0, str(ROOT))
+    from tests.faults import CATALOGUE
+
+    rows, start = [], time.perf_counter()
+    for fault in sorted(CATALOGUE):
+        wall, examples, rc = pytest_run(fault, f"--hypothesis-profile={profile}")
+        rows.append([fault.split(":")[1], f"{wall:.1f}", "caught" if rc == 1 else f"NOT CAUGHT (rc={rc})"])
+    table(f"Fault catalogue under profile {profile} ({time.perf_counter() - start:.0f} s in all)", ["fault", "wall s", "verdict"], rows)
+
+
+SECTIONS = {"runs": section_runs, "xdist": section_xdist, "split": section_split, "catalogue": section_catalogue}
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
+    args = parser.parse_args()
+    import os
+
+    print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+    for name in args.only or list(SECTIONS):
+        SECTIONS[name](args.profile)
