@@ -47,15 +47,15 @@ def configs(draw, modes, dtypes=DTYPES, **fixed) -> Config:
 def weight_gains(mode: str, seq_len: int):
     """torch's init scale (gain 1) mostly, sometimes larger to reach saturation and large values.
 
-    ReLU RNNs are unbounded: a gain above ~1.7 makes the state grow geometrically and overflow
-    float32 on long sequences (1.5 grows the values, and their rounding errors, alike). A tanh or
-    GRU network with gain 3 is chaotic (recurrent spectral radius ~1.7): rounding differences grow
-    exponentially and float32 cannot match float64 after a few dozen steps, whoever is right, so
-    large gains are kept to sequences of at most 8 steps.
+    Large gains are kept to sequences of at most 8 steps. A tanh or GRU network with gain 3 is
+    chaotic (recurrent spectral radius ~1.7): rounding differences grow exponentially and float32
+    cannot match float64 after a few dozen steps, whoever is right. A ReLU network is unbounded:
+    with gain 1.5 a few small networks in a thousand grew past 1e30 over 128 steps (measured),
+    close to float32's overflow, so it gets 1.5 on short sequences only.
     """
-    if mode == "RNN_RELU":
-        return st.sampled_from((1.0, 1.5))
-    return st.sampled_from((1.0, 3.0) if seq_len <= 8 else (1.0,))
+    if seq_len > 8:
+        return st.just(1.0)
+    return st.sampled_from((1.0, 1.5) if mode == "RNN_RELU" else (1.0, 3.0))
 
 
 @st.composite

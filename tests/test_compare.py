@@ -67,3 +67,11 @@ def test_wrong_shape_is_reported_before_values():
 def test_values_within_tolerance_pass():
     want = np.ones((2, 1, 6))
     assert_output_close(BIDIR, want + 1e-7, want, 1e-6)
+
+
+def test_equal_infinities_are_equal_but_inf_against_finite_is_not():
+    want = np.full((1, 1, 6), np.inf)
+    assert_output_close(BIDIR, want.copy(), want, 1e-6)
+    got = want.copy()
+    want[0, 0, 0] = 1e30
+    assert "got inf, but should be 1e+30" in message(assert_output_close, BIDIR, got, want, 1e-6)
