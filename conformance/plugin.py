@@ -8,6 +8,9 @@ from .spec.clauses import CLAUSES
 
 IMPLS = pytest.StashKey[list]()
 
+# verdict table, JSON report, capabilities, skips file, time limit
+pytest_plugins = ["conformance.report"]
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("rnn-conformance", "RNN conformance suite (rnn-conformance)")
