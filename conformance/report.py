@@ -20,6 +20,7 @@ from .runner import ImplementationError
 from .spec.clauses import CLAUSES
 
 SKIPS = pytest.StashKey[list]()
+PREVIOUS_LIMIT = pytest.StashKey[object]()
 
 #: strongest first: a clause checked by several tests takes the first verdict any of them has
 VERDICTS = ("error", "fails", "conforms", "skipped-unavailable", "not claimed")
@@ -47,6 +48,7 @@ def is_worker(config) -> bool:
 def pytest_configure(config):
     from .plugin import IMPLS
 
+    config.stash[PREVIOUS_LIMIT] = runner.TIME_LIMIT
     runner.TIME_LIMIT = config.getoption("rnn_timeout") or None
     config.pluginmanager.register(Verdicts(config), "rnn-conformance-verdicts")
     try:
@@ -57,6 +59,20 @@ def pytest_configure(config):
     except capabilities.CapabilityError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[SKIPS] = read_skips(config.getoption("rnn_skips"))
+
+
+def pytest_report_header(config):
+    from .plugin import IMPLS
+
+    lines = [f"  {impl.name} does not claim: {', '.join(sorted(capabilities.not_claimed(impl)))} (not drawn; clauses only about them: not claimed)"
+             for impl in config.stash.get(IMPLS, []) if capabilities.not_claimed(impl)]
+    if config.getoption("rnn_timeout"):
+        lines.append(f"  time limit per implementation call: {config.getoption('rnn_timeout'):g} s (--rnn-timeout)")
+    return lines or None
+
+
+def pytest_unconfigure(config):
+    runner.TIME_LIMIT = config.stash.get(PREVIOUS_LIMIT, runner.TIME_LIMIT)  # runs inside runs (pytester)
 
 
 def read_skips(path) -> list[tuple[int, str]]:
@@ -225,8 +241,10 @@ def settings_in_force(config) -> dict:
     import hypothesis
 
     s = hypothesis.settings.default
+    seed = config.getoption("hypothesis_seed", None)
+    seed = int(seed) if isinstance(seed, str) and seed.isdigit() else seed  # the option is a string
     return {"profile": hypothesis.settings._current_profile, "max_examples": s.max_examples, "derandomize": s.derandomize,
-            "seed": config.getoption("hypothesis_seed", None), "timeout_s": runner.TIME_LIMIT,
+            "seed": seed, "timeout_s": runner.TIME_LIMIT,
             "not_claimed": sorted(capabilities.parse(config.getoption("rnn_not_claimed"))), "skips": config.getoption("rnn_skips")}
 
 
