@@ -279,8 +279,11 @@ class Verdicts:
     def pytest_terminal_summary(self, terminalreporter):
         if is_worker(self.config):
             return
-        tr = terminalreporter
-        for impl, clauses in verdicts(self.records).items():
+        from .plugin import IMPLS
+
+        tr, results = terminalreporter, verdicts(self.records)
+        order = [impl.name for impl in self.config.stash.get(IMPLS, [])]  # as --rnn-impl gave them
+        for impl, clauses in sorted(results.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
             tr.write_sep("=", f"RNN conformance verdicts: {impl}")
             for line in table(clauses):
                 tr.write_line(line)
