@@ -120,7 +120,9 @@ def assert_close(got: np.ndarray, want: np.ndarray, tol: float, *, what: str, ax
     if nonfinite.any():
         i = tuple(int(v) for v in np.argwhere(nonfinite)[0])
         lines.append(f"  {nonfinite.sum()} non-finite values; first {fmt(got[i])} at {describe(axes, i)} where the oracle is finite ({fmt(want[i])})")
-    raise Mismatch("\n".join(lines))
+    error = Mismatch("\n".join(lines))
+    error.max_error, error.tolerance = float(err[worst]), float(tol)  # for the JSON report
+    raise error
 
 
 def assert_shape(got: np.ndarray, shape: tuple, *, what: str, why: str = ""):

@@ -14,6 +14,9 @@ IMPLS = pytest.StashKey[list]()
 PROFILE_BEFORE = pytest.StashKey[str]()
 profiles.register()  # before Hypothesis's own plugin loads --hypothesis-profile
 
+# verdict table, JSON report, capabilities, skips file, time limit
+pytest_plugins = ["conformance.report"]
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("rnn-conformance", "RNN conformance suite (rnn-conformance)")

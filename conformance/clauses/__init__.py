@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ..compare import allowed_error, assert_output_close, assert_state_close, representable
+from .. import capabilities, progress
+from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
 from ..runner import run_case
 from ..spec.clauses import CLAUSES
 from ..strategies import SEQ_LEN, BATCH, cases, configs
@@ -28,6 +29,7 @@ def clause(clause_id: str):
     def decorate(fn):
         @functools.wraps(fn)
         def test(impl, data):
+            progress.start_example()
             return fn(impl.restricted(spec.modes), data)
 
         return pytest.mark.rnn_clause(clause_id)(CLAUSE_SETTINGS(given(data=st.data())(test)))
@@ -37,8 +39,12 @@ def clause(clause_id: str):
 
 def draw_case(data, impl, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False, label="case", **config_fields):
     """Draw a case the implementation claims; keyword arguments pin configuration fields."""
-    strategy = cases(configs(impl.modes, impl.dtypes, **config_fields), seq_len=seq_len, batch=batch, with_h0=with_h0, unbatched=unbatched)
-    return data.draw(strategy, label=label)
+    config_fields = capabilities.restrict(impl, config_fields)
+    unbatched = config_fields.pop("unbatched", unbatched)
+    strategy = cases(configs(impl.modes, capabilities.claimed_dtypes(impl), **config_fields), seq_len=seq_len, batch=batch, with_h0=with_h0, unbatched=unbatched)
+    case = data.draw(strategy, label=label)
+    progress.drew(case)
+    return case
 
 
 def expected(case, weights=None, x=None, h0=None):
@@ -61,7 +67,15 @@ def assert_matches_oracle(impl, case, *, weights=None, parts=("output", "h_n")):
     want_output, want_h_n = expected(case, weights)
     got = run_case(impl, case, **({} if weights is None else {"weights": weights}))
     tol = tolerance(case, want_output, want_h_n, weights=weights)
-    if "output" in parts:
-        assert_output_close(case.config, got.output, want_output, tol)
-    if "h_n" in parts:
-        assert_state_close(case.config, got.h_n, want_h_n, tol)
+    try:
+        if "output" in parts:
+            assert_output_close(case.config, got.output, want_output, tol)
+        if "h_n" in parts:
+            assert_state_close(case.config, got.h_n, want_h_n, tol)
+    except Mismatch as e:
+        from ..diagnosis import gru_gates
+
+        note = gru_gates(case, case.weights if weights is None else weights, got.h_n, tol)
+        if note:
+            e.add_note(note)
+        raise

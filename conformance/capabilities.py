@@ -1,0 +1,84 @@
+"""What an implementation does not claim to support, and which clauses that takes out of scope.
+
+The vocabulary is small and maps onto Config fields (and draw_case's ``unbatched``):
+
+    capability     drawn instead              clauses about nothing else (reported "not claimed")
+    bidirectional  bidirectional=False        -
+    multi_layer    num_layers=1               stacking.chain
+    batch_first    batch_first=False          layout.batch_first
+    bias_false     bias=True                  -
+    unbatched      batched input only         layout.unbatched
+    float32        float64 only               -
+    float64        float32 only               -
+
+An adapter declares them as ``not_claimed = {"bidirectional", ...}``; for a drop-in class (or on
+top of an adapter's own) pass ``--rnn-not-claimed=bidirectional,multi_layer``. Not claiming both
+dtypes leaves nothing to check: every clause is then "not claimed".
+"""
+
+from __future__ import annotations
+
+from .spec.config import DTYPES
+
+#: capability -> (draw_case keyword, the value drawn when it is not claimed)
+PINS = {
+    "bidirectional": ("bidirectional", False),
+    "multi_layer": ("num_layers", 1),
+    "batch_first": ("batch_first", False),
+    "bias_false": ("bias", True),
+    "unbatched": ("unbatched", False),
+}
+DTYPE_CAPABILITIES = frozenset(DTYPES)
+CAPABILITIES = frozenset(PINS) | DTYPE_CAPABILITIES
+
+#: clause id -> the capabilities it is entirely about
+REQUIRES = {
+    "stacking.chain": frozenset({"multi_layer"}),
+    "layout.batch_first": frozenset({"batch_first"}),
+    "layout.unbatched": frozenset({"unbatched"}),
+}
+
+
+class CapabilityError(ValueError):
+    """An unknown capability name; the message is one line."""
+
+
+def parse(value: str | None) -> frozenset:
+    return check(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def check(names, where: str = "--rnn-not-claimed") -> frozenset:
+    names = frozenset(names)
+    unknown = names - CAPABILITIES
+    if unknown:
+        raise CapabilityError(f"{where}: unknown capabilit{'y' if len(unknown) == 1 else 'ies'} {', '.join(sorted(unknown))} (known: {', '.join(sorted(CAPABILITIES))})")
+    return names
+
+
+def not_claimed(impl) -> frozenset:
+    """What ``impl`` does not claim: its adapter's ``not_claimed`` plus --rnn-not-claimed."""
+    declared = check(getattr(impl.adapter, "not_claimed", ()), where=f"{impl.name}.not_claimed")
+    return declared | getattr(impl, "extra_not_claimed", frozenset())
+
+
+def claimed_dtypes(impl) -> frozenset:
+    return frozenset(impl.dtypes) - not_claimed(impl)
+
+
+def out_of_scope(impl, clause_id: str) -> str | None:
+    """Why the clause is entirely not claimed by ``impl``, or None."""
+    if not claimed_dtypes(impl):
+        return f"{impl.name} claims no dtype this suite checks ({', '.join(DTYPES)})"
+    missing = REQUIRES.get(clause_id, frozenset()) & not_claimed(impl)
+    if missing:
+        return f"{impl.name} does not claim {', '.join(sorted(missing))}, which {clause_id} is about"
+    return None
+
+
+def restrict(impl, fields: dict) -> dict:
+    """draw_case keywords with every not-claimed feature pinned off (a clause's own pins win)."""
+    pinned = dict(fields)
+    for capability in not_claimed(impl) & frozenset(PINS):
+        name, value = PINS[capability]
+        pinned.setdefault(name, value)
+    return pinned

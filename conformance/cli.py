@@ -1,0 +1,33 @@
+"""``rnn-conformance NAME [pytest args...]``: check one implementation, print the verdict table."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: rnn-conformance NAME [pytest options...]
+
+Checks NAME (as --rnn-impl takes it: a registered name, module:Class mirroring torch.nn.RNN/GRU,
+or module:adapter) against every clause and prints a verdict per clause. Any pytest option
+can follow, e.g. -n auto, -k gru, --rnn-report=verdicts.json, --hypothesis-seed=0.
+The exit code is pytest's: 0 all claimed clauses conform, 1 some fail."""
+
+#: quiet (a dot per test, no per-test lines); the verdict table follows
+DEFAULTS = ["-q", "-p", "no:cacheprovider"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if not argv or argv[0].startswith("-"):
+        print(USAGE, file=sys.stderr)
+        return 4  # pytest's usage-error code
+    import pytest
+
+    name, rest = argv[0], argv[1:]
+    return int(pytest.main(["--pyargs", "conformance", f"--rnn-impl={name}", *DEFAULTS, *rest]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

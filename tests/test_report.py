@@ -1,0 +1,195 @@
+"""The verdict table, the JSON report and the failure sections, end to end on real and faulty
+implementations (CONTRACT.md's clauses; issue 4)."""
+
+import json
+import pathlib
+
+import pytest
+
+from .helpers import run_suite
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def report(path):
+    return json.loads(pathlib.Path(path).read_text())
+
+
+def test_conformant_implementation_table_and_json(pytester, tmp_path):
+    path = tmp_path / "verdicts.json"
+    result, _ = run_suite(pytester, "torch.nn:GRU", "-k", "test_gru_step or h_n_is_last", f"--rnn-report={path}", "--hypothesis-seed=3")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines([
+        "*RNN conformance verdicts: torch.nn:GRU*",
+        "clause * verdict * examples * statement",
+        "gru.update * conforms * One GRU step: gates r | z | n*",
+        "state.h_n_is_last_output * conforms * The top layer's h_n*",
+        "torch.nn:GRU: 2 conforms",
+    ])
+    data = report(path)
+    assert data["tool"] == "rnn-conformance"
+    assert set(data["versions"]) >= {"rnn-conformance", "torch", "hypothesis", "numpy"}
+    assert data["settings"]["seed"] == 3 and data["settings"]["max_examples"] > 0
+    clauses = data["implementations"]["torch.nn:GRU"]["clauses"]
+    assert set(clauses) == {"gru.update", "state.h_n_is_last_output"}
+    for entry in clauses.values():
+        assert entry["verdict"] == "conforms" and entry["examples"] >= data["settings"]["max_examples"] // 2
+
+
+DIAGNOSES = {
+    "GatesSwapped": ("test_gru_step", "gru.update", "gate blocks r and z swapped*"),
+    "UpdateGateInverted": ("test_gru_step", "gru.update", "z weighting the new state*"),
+    "ResetBeforeMatmul": ("test_gru_candidate", "gru.candidate", "the reset gate applied before the matmul*"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(DIAGNOSES))
+def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, fault):
+    test, clause_id, variant = DIAGNOSES[fault]
+    name, path = f"tests.faults:{fault}", tmp_path / "verdicts.json"
+    result, _ = run_suite(pytester, name, "-k", test, f"--rnn-report={path}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        f"{name} fails clause {clause_id}: *",
+        "*differs from the oracle: * values * are off by more than the allowed *",
+        "  largest error * at step 0, row *, unit *: got *, but should be *",
+        "GRU gates: * units differ after one step; the first, row *, unit *, is computed from rows * (r), * (z) and * (n) of weight_ih_l0 / weight_hh_l0*",
+        f"  the result equals, within the allowed error, a GRU step with *{variant}",
+        "Falsifying example: *",
+        "Reproduce it (the shrunk case, run against the oracle):",
+        f"    impl = resolve('{name}')",
+        "    case = Case(config=Config(mode='GRU', *",
+        f"*RNN conformance verdicts: {name}*",
+        f"{clause_id} * fails * *",
+    ])
+    assert "runner.py" not in result.stdout.str()  # no harness traceback
+    failure = report(path)["implementations"][name]["clauses"][clause_id]["failure"]
+    assert failure["kind"] == "fails" and failure["case"].startswith("Case(config=Config(mode='GRU'")
+    assert failure["max_error"] > failure["tolerance"] > 0
+    assert "but should be" in failure["message"]
+    capsys.readouterr()
+    exec(failure["reproduction"], {})  # the snippet runs on its own and shows an error (gru.candidate's own weights differ)
+    shown = [float(line.rpartition(" ")[2]) for line in capsys.readouterr().out.splitlines() if "max abs error" in line]
+    assert max(shown) > failure["tolerance"]
+    if clause_id == "gru.update":
+        assert failure["max_error"] in shown
+
+
+def test_two_implementations_one_report(pytester, tmp_path):
+    path = tmp_path / "verdicts.json"
+    result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-impl=tests.faults:BiasHhDropped", "-k", "test_gru_step", f"--rnn-report={path}")
+    result.stdout.fnmatch_lines(["*verdicts: torch.nn:GRU*", "gru.update * conforms *", "*verdicts: tests.faults:BiasHhDropped*", "gru.update * fails *"])
+    impls = report(path)["implementations"]
+    assert impls["torch.nn:GRU"]["clauses"]["gru.update"]["verdict"] == "conforms"
+    assert impls["tests.faults:BiasHhDropped"]["clauses"]["gru.update"]["verdict"] == "fails"
+
+
+ADAPTERS = '''
+import time
+import torch
+
+class NoStacks:
+    """Refuses what it does not claim, so a drawn bidirectional or stacked case would fail."""
+    modes = ("GRU",)
+    not_claimed = {"bidirectional", "multi_layer"}
+    def build(self, config, weights):
+        assert not config.bidirectional and config.num_layers == 1, "drew a feature that is not claimed"
+        module = torch.nn.GRU(**config.module_kwargs()).to(getattr(torch, config.dtype))
+        module.load_state_dict(weights)
+        return lambda x, h0: module(x, h0)
+
+class Sleeps:
+    modes = ("GRU",)
+    def build(self, config, weights):
+        def call(x, h0):
+            time.sleep(1.5)
+        return call
+
+class Unknown:
+    modes = ("GRU",)
+    not_claimed = {"packed"}
+    def build(self, config, weights):
+        pass
+'''
+
+
+@pytest.fixture
+def adapters(pytester):
+    pytester.makepyfile(adapters=ADAPTERS)
+    pytester.syspathinsert()
+
+
+def test_not_claimed_features_are_not_drawn_and_their_clauses_not_claimed(pytester, adapters):
+    result, verdicts = run_suite(pytester, "adapters:NoStacks", "-k", "chain or output_matches or unbatched",
+                                 "--rnn-not-claimed=unbatched", "-rs")
+    assert result.ret == pytest.ExitCode.OK
+    assert verdicts == {"stacking.chain": {"skipped"}, "layout.unbatched": {"skipped"}, "output.matches_oracle": {"passed"}}
+    result.stdout.fnmatch_lines([
+        "SKIPPED * not claimed: adapters:NoStacks does not claim unbatched, which layout.unbatched is about",
+        "SKIPPED * not claimed: adapters:NoStacks does not claim multi_layer, which stacking.chain is about",
+    ])
+    result.stdout.fnmatch_lines(["*does not claim: bidirectional, multi_layer, unbatched*", "output.matches_oracle * conforms *",
+                                 "stacking.chain * not claimed * 0 *", "layout.unbatched * not claimed * 0 *"])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--rnn-impl=adapters:Unknown"], "adapters:Unknown.not_claimed: unknown capability packed (known: *"),
+    (["--rnn-impl=torch.nn:GRU", "--rnn-not-claimed=bidirectional,sparse"], "--rnn-not-claimed: unknown capability sparse (known: *"),
+])
+def test_unknown_capability_is_a_usage_error(pytester, adapters, args, says):
+    result = pytester.runpytest_inprocess("--pyargs", "conformance", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {says}"])
+
+
+def test_skips_file_partial_ids_and_unknown_lines(pytester, tmp_path):
+    skips = tmp_path / "skips.txt"
+    skips.write_text("# known gaps\nlayout.unb   # clause id prefix\ntest_h0_used[\n\nno.such_clause\n")
+    result, verdicts = run_suite(pytester, "torch.nn:GRU", "-k", "unbatched or h0_used or shape", f"--rnn-skips={skips}", "-rs")
+    assert result.ret == pytest.ExitCode.OK
+    assert verdicts == {"layout.unbatched": {"skipped"}, "state.h0_used": {"skipped"}, "shape.output": {"passed"}}
+    result.stdout.fnmatch_lines([
+        "*PytestWarning: --rnn-skips *, line 5: 'no.such_clause' matches no test id nor clause id*",
+        "layout.unbatched * not claimed *",
+        f"*not claimed: listed in {skips} (line 2: layout.unb)*",
+    ])
+
+
+def test_a_hanging_implementation_fails_and_the_run_goes_on(pytester, adapters):
+    result, verdicts = run_suite(pytester, "adapters:Sleeps", "-k", "output_matches or shape", "--rnn-timeout=0.2")
+    assert verdicts == {"output.matches_oracle": {"failed"}, "shape.output": {"failed"}}
+    result.stdout.fnmatch_lines(["*adapters:Sleeps took longer than 0.2 s*", "output.matches_oracle * fails *", "shape.output * fails *"])
+    assert result.duration < 30
+
+
+@pytest.fixture
+def subprocess_env(monkeypatch):
+    """Subprocesses import this checkout (and tests.faults) first."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+
+def test_under_xdist_the_table_and_json_are_merged(pytester, subprocess_env, tmp_path):
+    path = tmp_path / "verdicts.json"
+    result = pytester.runpytest_subprocess("--pyargs", "conformance", "--rnn-impl=tests.faults:GatesSwapped", "-k", "test_gru_step or h_n_is_last",
+                                           f"--rnn-report={path}", "-n", "2", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "*verdicts: tests.faults:GatesSwapped*",
+        "gru.update * fails *",
+        "state.h_n_is_last_output * conforms *",
+        "tests.faults:GatesSwapped: 1 conforms, 1 fails",
+    ])
+    clauses = report(path)["implementations"]["tests.faults:GatesSwapped"]["clauses"]
+    assert clauses["gru.update"]["failure"]["case"].startswith("Case(") and clauses["gru.update"]["examples"] > 0
+    assert clauses["state.h_n_is_last_output"]["verdict"] == "conforms" and clauses["state.h_n_is_last_output"]["examples"] > 0
+
+
+def test_console_entry_point(pytester, subprocess_env):
+    import sys
+
+    result = pytester.run(sys.executable, "-m", "conformance.cli", "torch.nn:GRU", "-k", "test_gru_step")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*RNN conformance verdicts: torch.nn:GRU*", "gru.update * conforms *"])
+    assert "PASSED" not in result.stdout.str()
+    usage = pytester.run(sys.executable, "-m", "conformance.cli")
+    assert usage.ret == 4 and "usage: rnn-conformance NAME" in usage.stderr.str()
