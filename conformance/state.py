@@ -21,3 +21,10 @@ def map_state(fn, state):
 def first(state):
     """h, whatever the kind of state."""
     return parts(state)[0]
+
+
+def combine(fn, states: list):
+    """States of the same kind combined part by part: combine(np.concatenate, [h_a, h_b]) is
+    np.concatenate([h_a, h_b]), and for LSTM states the tuple of the combined h's and c's."""
+    combined = tuple(fn(list(group)) for group in zip(*map(parts, states)))
+    return combined if isinstance(states[0], tuple) else combined[0]

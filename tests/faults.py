@@ -11,6 +11,9 @@ import torch
 
 from implementations.manual import Manual
 
+#: Faults written for a tensor state h (before LSTM's (h, c)) claim only these modes.
+ELMAN_GRU = ("RNN_TANH", "RNN_RELU", "GRU")
+
 
 class ResetBeforeMatmul(Manual):
     """Bug 1: Cho et al.'s candidate, n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)."""
@@ -57,7 +60,9 @@ class BiasHhDropped(Manual):
 class StateNotCarried(Manual):
     """Bug 2: every step starts again from h_0 instead of h_{t-1}."""
 
-    def run_direction(self, mode, x, h, w, reverse):
+    modes = ELMAN_GRU
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for t in steps:
@@ -68,8 +73,8 @@ class StateNotCarried(Manual):
 class ReverseNotReversed(Manual):
     """Bug 3: the reverse direction runs forward in time with the _reverse weights."""
 
-    def run_direction(self, mode, x, h, w, reverse):
-        return super().run_direction(mode, x, h, w, reverse=False)
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        return super().run_direction(mode, x, h, w, reverse=False, lengths=lengths)
 
 
 class H0Ignored(Manual):
@@ -121,6 +126,7 @@ class BatchTileRemainder(Manual):
     term of the previous tile's rows: only wrong when the batch is larger than 32."""
 
     TILE = 32
+    modes = ELMAN_GRU
 
     def cell(self, mode, x, h, w):
         N = h.shape[0]
@@ -148,7 +154,9 @@ class LongSequenceHalfState(Manual):
     """A kernel that keeps the carried state in bfloat16 after 64 steps (a staging buffer sized
     for short sequences): only long sequences drift."""
 
-    def run_direction(self, mode, x, h, w, reverse):
+    modes = ELMAN_GRU
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for i, t in enumerate(steps):

@@ -41,11 +41,11 @@ def draw_case(data, impl, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans()
     return data.draw(strategy, label=label)
 
 
-def expected(case, weights=None, x=None, h0=None):
-    """The oracle's (output, h_n) for a case, with any of its arrays replaced."""
+def expected(case, weights=None, x=None, h0=None, lengths=None):
+    """The oracle's (output, h_n) for a case, with any of its arrays replaced (h_n is (h_n, c_n) for LSTM)."""
     from ..spec import oracle
 
-    return oracle.forward(case.config, case.weights if weights is None else weights, case.x if x is None else x, case.h0 if h0 is None else h0)
+    return oracle.forward(case.config, case.weights if weights is None else weights, case.x if x is None else x, case.h0 if h0 is None else h0, lengths)
 
 
 def tolerance(case, *values, weights=None) -> float:
