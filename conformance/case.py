@@ -43,9 +43,11 @@ class Case:
         x_shape = (self.seq_len, *rows, c.input_size)
         if c.batch_first and self.batch is not None:
             x_shape = (self.batch, self.seq_len, c.input_size)
-        x = rng.standard_normal(x_shape) * self.input_scale
-        h0 = rng.standard_normal((c.num_layers * c.directions, *rows, c.h_out))
-        return weights, x, h0
+        state_rows = rows if c.cell else (c.num_layers * c.directions, *rows)  # a cell: one step, no layer axis
+        x = rng.standard_normal(x_shape[1:] if c.cell else x_shape) * self.input_scale
+        h0 = rng.standard_normal((*state_rows, c.h_out))
+        c0 = rng.standard_normal((*state_rows, c.hidden_size)) if c.mode == "LSTM" else None  # drawn last: RNN/GRU cases unchanged
+        return weights, x, h0, c0
 
     @property
     def weights(self) -> dict[str, np.ndarray]:
@@ -53,13 +55,20 @@ class Case:
 
     @property
     def x(self) -> np.ndarray:
-        """In the configuration's layout: (L, N, H_in), (N, L, H_in) if batch_first, (L, H_in) unbatched."""
+        """In the configuration's layout: (L, N, H_in), (N, L, H_in) if batch_first, (L, H_in) unbatched;
+        for a cell one step, (N, H_in) or (H_in,)."""
         return round_to(self.config.dtype, self._rng_values[1])
 
-    @property
-    def h0(self) -> np.ndarray | None:
-        return round_to(self.config.dtype, self._rng_values[2]) if self.with_h0 else None
+    def _state(self, fn):
+        """h_0 or, for LSTM, (h_0, c_0), each transformed by ``fn``."""
+        h0, c0 = self._rng_values[2:]
+        return (fn(h0), fn(c0)) if c0 is not None else fn(h0)
 
     @property
-    def zeros_h0(self) -> np.ndarray:
-        return np.zeros_like(self._rng_values[2])
+    def h0(self):
+        """None (the default), or h_0 as torch takes it: (D*num_layers, N, H_out), or the tuple (h_0, c_0) for LSTM."""
+        return self._state(lambda s: round_to(self.config.dtype, s)) if self.with_h0 else None
+
+    @property
+    def zeros_h0(self):
+        return self._state(np.zeros_like)

@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from .spec.config import Config
+from .state import STATE_NAMES, parts
 
 RTOL = {"float64": 1e-13, "float32": 1e-5}
 
@@ -34,7 +35,9 @@ class Mismatch(AssertionError):
 
 
 def magnitude(weights, *values) -> float:
-    biggest = max([1.0] + [float(np.max(np.abs(v))) for v in values if v is not None and np.size(v)])
+    """``values`` are arrays, None, or states (h, c)."""
+    arrays = [a for v in values if v is not None for a in parts(v)]
+    biggest = max([1.0] + [float(np.max(np.abs(a))) for a in arrays if np.size(a)])
     row_l1 = max(float(np.abs(w).sum(axis=-1).max()) for w in weights.values() if w.ndim == 2)
     return biggest * (1.0 + row_l1)
 
@@ -142,6 +145,13 @@ def assert_output_close(config: Config, got, want, tol, what="output", against="
 
 
 def assert_state_close(config: Config, got, want, tol, what="h_n", against="the oracle"):
+    """h_n, or for LSTM the states (h_n, c_n) part by part (c_n has width H, h_n H_out)."""
     __tracebackhide__ = True
-    assert_shape(got, want.shape, what=what, why="(h_n is (num_layers*D, N, H_out) whatever batch_first says)")
+    if isinstance(want, tuple):
+        if not (isinstance(got, tuple) and len(got) == len(want)):
+            raise Mismatch(f"{what} is a {type(got).__name__}, but should be the tuple (h_n, c_n)")
+        for name, g, w in zip(STATE_NAMES, got, want):
+            assert_state_close(config, g, w, tol, what=what.replace("h_n", name), against=against)
+        return
+    assert_shape(got, want.shape, what=what, why=f"({what} is (num_layers*D, N, width) whatever batch_first says)")
     assert_close(state_axes(config, got), state_axes(config, want), tol, what=what, axes=STATE_AXES, against=against)

@@ -23,11 +23,11 @@ def pytest_addoption(parser):
     group.addoption(
         "--rnn-impl", action="append", default=[], metavar="NAME",
         help="implementation to check: a registered name (manual, torch, torch-cuda), module:Class mirroring "
-        "torch.nn.RNN/GRU, or module:adapter. Repeat to check several.",
+        "torch.nn.RNN/GRU/LSTM or a cell, or module:adapter. Repeat to check several.",
     )
     group.addoption(
         "--rnn-kind", default=None, metavar="MODE[,MODE]",
-        help="cell kinds the implementation claims (RNN_TANH, RNN_RELU, GRU); default: its `modes` or, for a "
+        help="cell kinds the implementation claims (RNN_TANH, RNN_RELU, GRU, LSTM); default: its `modes` or, for a "
         "torch.nn-like class, its instances' `mode` attribute.",
     )
     group.addoption(
@@ -98,7 +98,7 @@ def pytest_report_header(config):
 
     lines = [f"rnn-conformance: torch {torch.__version__}, hypothesis {hypothesis.__version__}, numpy {numpy.__version__}"]
     for impl in impls:
-        lines.append(f"  implementation {impl.name}: {impl.description}; modes {', '.join(sorted(impl.modes))}; dtypes {', '.join(sorted(impl.dtypes))}")
+        lines.append(f"  implementation {impl.name}: {impl.description}; {'cell ' if impl.is_cell else ''}modes {', '.join(sorted(impl.modes))}; dtypes {', '.join(sorted(impl.dtypes))}")
         reason = impl.unavailable()
         if reason:
             lines.append(f"    unavailable, its clauses are skipped: {reason}")
@@ -136,6 +136,9 @@ def pytest_generate_tests(metafunc):
         reason = impl.unavailable()
         if reason:
             marks.append(pytest.mark.skip(reason=f"{impl.name} unavailable: {reason}"))
+        elif impl.is_cell != spec.cell:
+            what = ("a cell (one step)", "sequence modules") if impl.is_cell else ("a sequence module", "cells")
+            marks.append(pytest.mark.skip(reason=f"not applicable: {impl.name} is {what[0]}; {spec.id} checks {what[1]}"))
         elif not impl.modes & spec.modes:
             marks.append(pytest.mark.skip(reason=f"not applicable: {impl.name} implements {', '.join(sorted(impl.modes))}; {spec.id} covers {', '.join(sorted(spec.modes))}"))
         params.append(pytest.param(impl, id=impl.name, marks=marks))

@@ -2,22 +2,28 @@
 
 An **adapter** is any object (or class with a no-argument constructor) with
 
-    modes: collection of torch mode names it implements ("RNN_TANH", "RNN_RELU", "GRU")
+    modes: collection of torch mode names it implements ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
     build(config: Config, weights: dict[str, torch.Tensor]) -> callable(x, h0) -> (output, h_n)
 
     optional:
+    is_cell: True if it is one step (mirrors torch.nn.RNNCell/GRUCell/LSTMCell; default False)
     dtypes: collection of dtype names it claims (default: "float64", "float32")
     unavailable() -> str | None: a reason to skip every clause (e.g. no GPU)
     description: str, shown in the report header
 
 ``weights`` are in torch's canonical names and layout (``weight_ih_l0``, gate blocks r|z|n),
 already in ``config.dtype`` on the CPU. ``x`` is laid out as the config says, ``h0`` is None
-(use the default, zeros) or ``(num_layers*D, N, H)``. The result may be torch tensors or
-NumPy arrays.
+(use the default, zeros) or ``(num_layers*D, N, H)``; for LSTM h0 and h_n are the tuples
+(h_0, c_0) and (h_n, c_n). ``x`` may be a ``PackedSequence``; the output is then one too. A cell
+is called as ``call(x, hx)`` with x ``(N, H_in)`` or ``(H_in,)`` and returns h' (LSTM: (h', c')).
+The result may be torch tensors or NumPy arrays.
 
 A **drop-in class** mirrors ``torch.nn.RNN``/``torch.nn.GRU`` (same constructor keywords, same
 parameter names, ``forward(input, hx=None) -> (output, h_n)``); its cell kind is read from the
 ``mode`` attribute of an instance, as ``torch.nn.RNNBase`` sets it, or given with ``--rnn-kind``.
+A drop-in **cell** mirrors ``torch.nn.RNNCell``/``GRUCell``/``LSTMCell``: it has no ``mode``; it
+is told by its class (``torch.nn.RNNCellBase``) or its parameter names (``weight_ih`` without
+``_l0``), and its kind by the gate count of ``weight_ih``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Callable, Collection
 
-from .spec.config import DTYPES, MODES, Config
+from .spec.config import DTYPES, GATES, MODES, Config
+from .state import map_state
 
 ENTRY_POINT_GROUP = "rnn_conformance.implementations"
 ELMAN = ("RNN_TANH", "RNN_RELU")
@@ -44,6 +51,7 @@ class Implementation:
         self.adapter = adapter
         self.modes = frozenset(modes if modes is not None else getattr(adapter, "modes", ()))
         self.dtypes = frozenset(getattr(adapter, "dtypes", DTYPES))
+        self.is_cell = getattr(adapter, "is_cell", False) is True
         unknown = self.modes - set(MODES)
         if unknown:
             raise ResolveError(f"{name}: mode(s) {', '.join(sorted(unknown))} not covered by this suite (known: {', '.join(MODES)})")
@@ -68,16 +76,17 @@ class Implementation:
         return view
 
     def __repr__(self):
-        return f"Implementation({self.name!r}, modes={sorted(self.modes)})"
+        return f"Implementation({self.name!r}, modes={sorted(self.modes)}{', cell' if self.is_cell else ''})"
 
 
 class ModuleAdapter:
     """Adapts torch.nn-like classes: construct with the config, load the weights, call forward."""
 
-    def __init__(self, classes: dict[str, type], device: str = "cpu"):
+    def __init__(self, classes: dict[str, type], device: str = "cpu", cell: bool = False):
         self.classes = classes
         self.modes = tuple(classes)
         self.device = device
+        self.is_cell = cell
         names = sorted({f"{c.__module__}.{c.__qualname__}" for c in classes.values()})
         self.description = f"{' / '.join(names)} on {device}"
 
@@ -96,14 +105,36 @@ class ModuleAdapter:
 
         def call(x, h0):
             x = x.to(self.device)
-            return module(x) if h0 is None else module(x, h0.to(self.device))
+            return module(x) if h0 is None else module(x, map_state(lambda s: s.to(self.device), h0))
 
         return call
 
 
+def cell_kind(module) -> str | None:
+    """A cell's mode ("GRU", ...) if ``module`` is a cell (no ``mode``; RNNCellBase, or weight_ih
+    without ``_l0``), from its gate count; None for anything else."""
+    import torch
+
+    weight_ih = dict(module.named_parameters()).get("weight_ih")
+    if not (isinstance(module, torch.nn.modules.rnn.RNNCellBase) or weight_ih is not None) or hasattr(module, "mode"):
+        return None
+    gates = weight_ih.shape[0] // module.hidden_size if weight_ih is not None else None
+    if gates == 1:
+        return {"relu": "RNN_RELU"}.get(getattr(module, "nonlinearity", "tanh"), "RNN_TANH")
+    return {g: m for m, g in GATES.items() if g > 1}.get(gates)
+
+
+def probe_cell(cls: type) -> bool:
+    try:
+        return cell_kind(cls(input_size=2, hidden_size=3)) is not None
+    except Exception:
+        return False
+
+
 def probe_modes(cls: type) -> tuple[str, ...]:
     try:
-        mode = cls(input_size=2, hidden_size=3).mode
+        module = cls(input_size=2, hidden_size=3)
+        mode = cell_kind(module) or module.mode
     except AttributeError:
         raise ResolveError(f"cannot tell the cell kind of {cls.__qualname__}: its instances have no `mode` attribute; pass --rnn-kind (e.g. --rnn-kind=GRU)") from None
     except Exception as e:
@@ -146,7 +177,7 @@ def resolve(name: str, modes: Collection[str] | None = None) -> Implementation:
 
     obj = load_object(name)
     if isinstance(obj, type) and issubclass(obj, torch.nn.Module) and not hasattr(obj, "build"):
-        adapter = ModuleAdapter({m: obj for m in (modes or probe_modes(obj))})
+        adapter = ModuleAdapter({m: obj for m in (modes or probe_modes(obj))}, cell=probe_cell(obj))
     elif isinstance(obj, type) and callable(getattr(obj, "build", None)):
         adapter = obj()
     elif callable(getattr(obj, "build", None)):

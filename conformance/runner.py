@@ -1,4 +1,8 @@
-"""Running an implementation on a case: NumPy in, checked (output, h_n) out, failures in words."""
+"""Running an implementation on a case: NumPy in, checked (output, h_n) out, failures in words.
+
+For LSTM the state goes in as (h_0, c_0) and comes out as (h_n, c_n), as torch passes it; with
+``lengths`` the input goes in as a PackedSequence and the packed output comes back padded.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 from .compare import Mismatch
 from .registry import Implementation
 from .spec.config import Config
+from .state import map_state, parts
 
 
 class ImplementationError(AssertionError):
@@ -17,10 +22,10 @@ class ImplementationError(AssertionError):
 
 
 class Result(NamedTuple):
-    output: np.ndarray  # float64 copies, in the implementation's layout
-    h_n: np.ndarray
+    output: np.ndarray  # float64 copies, in the implementation's layout (padded if the input was packed); a cell: h'
+    h_n: np.ndarray | tuple  # h_n, or (h_n, c_n) for LSTM; a cell: h' or (h', c')
     output_dtype: str
-    h_n_dtype: str
+    h_n_dtype: str  # for LSTM, both parts' dtype when they agree
 
 
 def to_tensor(array, config: Config):
@@ -78,16 +83,52 @@ def call_with_time_limit(name: str, fn):
     return box["result"]
 
 
-def run(impl: Implementation, config: Config, weights, x, h0=None) -> Result:
-    """Build ``impl`` for ``config`` with ``weights`` and call it on ``x`` (and ``h0``)."""
+def as_state(value, config: Config, what: str):
+    """h_n as an array, or for LSTM (h_n, c_n) as a tuple of arrays; and its dtype."""
+    if config.mode != "LSTM":
+        return as_array(value, what)
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise ImplementationError(f"{what} is a {type(value).__name__}, but should be the tuple (h_n, c_n) of an LSTM")
+    (h, h_dtype), (c, c_dtype) = as_array(value[0], what), as_array(value[1], what.replace("h_n", "c_n").replace("h'", "c'"))
+    return (h, c), h_dtype if h_dtype == c_dtype else f"{h_dtype} (c_n: {c_dtype})"
+
+
+def pack(x, lengths, config: Config, enforce_sorted: bool):
+    import torch
+
+    return torch.nn.utils.rnn.pack_padded_sequence(x, torch.as_tensor(lengths), batch_first=config.batch_first, enforce_sorted=enforce_sorted)
+
+
+def unpack(output, packed_input, total_length: int, config: Config):
+    """The packed output, checked against the input's packing and padded like the input."""
+    import torch
+    from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+    if not isinstance(output, PackedSequence):
+        raise ImplementationError(f"output is a {type(output).__name__}, but should be a PackedSequence (the input was packed)")
+    for field in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        got, want = getattr(output, field), getattr(packed_input, field)
+        if (got is None) != (want is None) or (want is not None and not torch.equal(got.cpu(), want)):
+            raise Mismatch(f"output.{field} is {got}, but should be {want} (the input's: output and input share their packing)")
+    padded, _ = pad_packed_sequence(output, batch_first=config.batch_first, total_length=total_length)
+    return padded
+
+
+def run(impl: Implementation, config: Config, weights, x, h0=None, lengths=None, enforce_sorted=False) -> Result:
+    """Build ``impl`` for ``config`` with ``weights`` and call it on ``x`` (and ``h0``: an array, or
+    (h_0, c_0) for LSTM). With ``lengths`` (one per row), ``x`` is packed first (rows sorted by
+    decreasing length when ``enforce_sorted``) and the output must be a PackedSequence."""
     __tracebackhide__ = True
     import torch
 
     tensors = {name: to_tensor(w, config) for name, w in weights.items()}
+    x_in = to_tensor(x, config)
+    if lengths is not None:
+        x_in = pack(x_in, lengths, config, enforce_sorted)
 
     def call():
         with torch.no_grad():
-            return impl.build(config, tensors)(to_tensor(x, config), to_tensor(h0, config))
+            return impl.build(config, tensors)(x_in, map_state(lambda s: to_tensor(s, config), h0))
 
     try:
         result = call_with_time_limit(impl.name, call)
@@ -95,15 +136,19 @@ def run(impl: Implementation, config: Config, weights, x, h0=None) -> Result:
         raise
     except Exception as e:
         raise ImplementationError(f"{impl.name} raised {type(e).__name__}: {e}") from e
+    if config.cell:
+        state, dtype = as_state(result, config, "h'")
+        return Result(parts(state)[0], state, dtype, dtype)
     if not (isinstance(result, tuple) and len(result) == 2):
         raise ImplementationError(f"{impl.name} returned a {type(result).__name__}, but should return a tuple (output, h_n)")
-    output, output_dtype = as_array(result[0], "output")
-    h_n, h_n_dtype = as_array(result[1], "h_n")
+    output = result[0] if lengths is None else unpack(result[0], x_in, x.shape[1 if config.batch_first else 0], config)
+    output, output_dtype = as_array(output, "output")
+    h_n, h_n_dtype = as_state(result[1], config, "h_n")
     return Result(output, h_n, output_dtype, h_n_dtype)
 
 
 def run_case(impl: Implementation, case, **changes) -> Result:
-    """Run a case; ``changes`` replaces any of config/weights/x/h0."""
+    """Run a case; ``changes`` replaces any of config/weights/x/h0 (or adds lengths/enforce_sorted)."""
     __tracebackhide__ = True
     args = dict(config=case.config, weights=case.weights, x=case.x, h0=case.h0)
     args.update(changes)

@@ -28,8 +28,12 @@ SEQ_LEN = mostly(st.integers(1, 6), st.integers(7, 128))
 
 
 @st.composite
-def configs(draw, modes, dtypes=DTYPES, **fixed) -> Config:
-    """A configuration of one of ``modes``; keyword arguments pin fields (a value or a strategy)."""
+def configs(draw, modes, dtypes=DTYPES, projection=None, **fixed) -> Config:
+    """A configuration of one of ``modes``; keyword arguments pin fields (a value or a strategy).
+
+    An LSTM with hidden_size > 1 gets a proj_size in [1, hidden_size) about one time in three, or
+    always (``projection=True``), or never (``projection=False``).
+    """
     fields = dict(
         mode=st.sampled_from(sorted(modes)),
         input_size=HIDDEN,
@@ -41,7 +45,17 @@ def configs(draw, modes, dtypes=DTYPES, **fixed) -> Config:
         dtype=st.sampled_from([d for d in DTYPES if d in dtypes]),
     )
     fields.update({name: as_strategy(v) for name, v in fixed.items()})
-    return Config(**{name: draw(s) for name, s in fields.items()})
+    values = {name: draw(s) for name, s in fields.items()}
+    if values["mode"] == "LSTM" and values["hidden_size"] > 1 and projection is not False and not values.get("cell"):
+        some = st.integers(1, values["hidden_size"] - 1)
+        values["proj_size"] = draw(some if projection else mostly(st.just(0), some, one_in=3), label="proj_size")
+    return Config(**values)
+
+
+@st.composite
+def cell_configs(draw, modes, dtypes=DTYPES, **fixed) -> Config:
+    """A cell configuration (torch.nn.RNNCell/GRUCell/LSTMCell): one layer, one direction."""
+    return draw(configs(modes, dtypes, num_layers=1, batch_first=False, bidirectional=False, cell=True, **fixed))
 
 
 def weight_gains(mode: str, seq_len: int):

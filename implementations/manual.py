@@ -1,16 +1,21 @@
 """The tutorial loop in torch ops, layer by layer and step by step:
 h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh). An adapter (see conformance.registry).
 
-Each piece is a method so that tests/faults.py can break exactly one of them.
+The state is a tensor h, or the tuple (h, c) for LSTM. A PackedSequence is unpacked and each row
+is masked past its own length, as the oracle does. Each piece is a method so that tests/faults.py
+can break exactly one of them.
 """
 
 from __future__ import annotations
 
 import torch
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from conformance.state import combine, first, map_state
 
 
 class Manual:
-    modes = ("RNN_TANH", "RNN_RELU", "GRU")
+    modes = ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
     description = "explicit time loop in torch ops (implementations.manual)"
 
     def build(self, config, weights):
@@ -19,6 +24,9 @@ class Manual:
     # --- cells ------------------------------------------------------------------------------------
 
     def cell(self, mode, x, h, w):
+        """One step; ``h`` is the state, (h, c) for LSTM, and ``w`` then ends with W_hr (or None)."""
+        if mode == "LSTM":
+            return self.lstm_cell(x, *h, *w)
         W_ih, W_hh, b_ih, b_hh = w
         if mode == "GRU":
             return self.gru_cell(x, h, W_ih, W_hh, b_ih, b_hh)
@@ -33,6 +41,14 @@ class Manual:
         n = torch.tanh(x_n + r * h_n)
         return (1 - z) * n + z * h
 
+    def lstm_cell(self, x, h, c, W_ih, W_hh, b_ih, b_hh, W_hr):
+        i, f, g, o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return self.project(torch.sigmoid(o) * torch.tanh(c), W_hr), c
+
+    def project(self, h, W_hr):
+        return h if W_hr is None else h @ W_hr.T
+
     # --- time, directions, layers -----------------------------------------------------------------
 
     def layer_weights(self, config, weights, layer, direction):
@@ -43,47 +59,111 @@ class Manual:
         zeros = W_ih.new_zeros(W_ih.shape[0])
         return W_ih, W_hh, zeros, zeros
 
-    def run_direction(self, mode, x, h, w, reverse):
+    def cell_weights(self, config, weights, layer, direction):
+        """layer_weights, and for LSTM the projection W_hr (None without proj_size)."""
+        w = self.layer_weights(config, weights, layer, direction)
+        if config.mode != "LSTM":
+            return w
+        return (*w, weights.get(f"weight_hr_l{layer}{'_reverse' if direction else ''}"))
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        if lengths is not None:
+            return self.run_masked(mode, x, h, w, reverse, lengths)
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for t in steps:
             h = self.cell(mode, x[t], h, w)
-            outputs[t] = h
+            outputs[t] = first(h)
         return torch.stack(outputs), h
+
+    # --- variable lengths (PackedSequence) ---------------------------------------------------------
+
+    def active_rows(self, t, lengths):
+        return (t < lengths)[:, None]
+
+    def keep_state(self, active, new, old):
+        """Past its length a row keeps its state (h, or each of (h, c))."""
+        if isinstance(old, tuple):
+            return tuple(torch.where(active, n, o) for n, o in zip(new, old))
+        return torch.where(active, new, old)
+
+    def reverse_within_lengths(self, seq, lengths):
+        """Each row's first ``length`` steps reversed; its padding stays where it is."""
+        t = torch.arange(seq.shape[0], device=seq.device)[:, None]
+        source = torch.where(t < lengths, lengths - 1 - t, t)
+        return seq[source, torch.arange(seq.shape[1], device=seq.device)]
+
+    def run_masked(self, mode, x, h, w, reverse, lengths):
+        """One direction over a padded batch: a row stops (keeps its state, outputs zeros) past its
+        own length, and the reverse direction starts at the row's own last step."""
+        if reverse:
+            x = self.reverse_within_lengths(x, lengths)
+        outputs = []
+        for t in range(x.shape[0]):
+            active = self.active_rows(t, lengths)
+            h = self.keep_state(active, self.cell(mode, x[t], h, w), h)
+            outputs.append(torch.where(active, first(h), 0.0))
+        output = torch.stack(outputs)
+        return (self.reverse_within_lengths(output, lengths) if reverse else output), h
+
+    def forward_packed(self, config, weights, packed, h0):
+        """Unpack (time-major, original row order), run masked, and pack like the input."""
+        x, lengths = pad_packed_sequence(packed)
+        output, h_n = self.run_layers(config, weights, x, h0, lengths.to(x.device))
+        return self.repack(output, lengths, packed), h_n
+
+    def repack(self, output, lengths, packed):
+        """The padded output as a PackedSequence with exactly the input's batch_sizes and indices."""
+        order = packed.sorted_indices
+        if order is not None:
+            output, lengths = output.index_select(1, order), lengths[order.cpu()]
+        data = pack_padded_sequence(output, lengths, enforce_sorted=True).data
+        return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+
+    # --- the whole network ------------------------------------------------------------------------
 
     def next_layer_input(self, layer_outputs, x):
         """What layer k+1 reads: layer k's output (all layers' outputs so far are given)."""
         return layer_outputs[-1]
 
     def initial_state(self, config, h0, N, x):
-        shape = (config.num_layers * config.directions, N, config.hidden_size)
-        return x.new_zeros(shape) if h0 is None else h0
+        if h0 is not None:
+            return h0
+        h = x.new_zeros((config.num_layers * config.directions, N, config.h_out))
+        return (h, x.new_zeros(h.shape[:2] + (config.hidden_size,))) if config.mode == "LSTM" else h
 
     def finish(self, config, output, h_n):
         if config.batch_first:
             output = output.transpose(0, 1)
         return output, h_n
 
-    def forward(self, config, weights, x, h0):
-        unbatched = x.dim() == 2
-        if unbatched:
-            x, h0 = x.unsqueeze(1), None if h0 is None else h0.unsqueeze(1)
-        elif config.batch_first:
-            x = x.transpose(0, 1)
+    def run_layers(self, config, weights, x, h0, lengths=None):
+        """Time-major (L, N, H_in); returns the top layer's output and h_n (LSTM: (h_n, c_n))."""
         h0 = self.initial_state(config, h0, x.shape[1], x)
         layer_input, layer_outputs, h_n = x, [], []
         for layer in range(config.num_layers):
             halves = []
             for direction in range(config.directions):
-                w = self.layer_weights(config, weights, layer, direction)
-                out, h = self.run_direction(config.mode, layer_input, h0[layer * config.directions + direction], w, reverse=direction == 1)
+                w = self.cell_weights(config, weights, layer, direction)
+                index = layer * config.directions + direction
+                out, h = self.run_direction(config.mode, layer_input, map_state(lambda s: s[index], h0), w, reverse=direction == 1, lengths=lengths)
                 halves.append(out)
                 h_n.append(h)
             layer_outputs.append(torch.cat(halves, dim=2))
             layer_input = self.next_layer_input(layer_outputs, x)
-        output, h_n = layer_outputs[-1], torch.stack(h_n)
+        return layer_outputs[-1], combine(torch.stack, h_n)
+
+    def forward(self, config, weights, x, h0):
+        if isinstance(x, PackedSequence):
+            return self.forward_packed(config, weights, x, h0)
+        unbatched = x.dim() == 2
         if unbatched:
-            return output[:, 0], h_n[:, 0]
+            x, h0 = x.unsqueeze(1), map_state(lambda s: s.unsqueeze(1), h0)
+        elif config.batch_first:
+            x = x.transpose(0, 1)
+        output, h_n = self.run_layers(config, weights, x, h0)
+        if unbatched:
+            return output[:, 0], map_state(lambda s: s[:, 0], h_n)
         return self.finish(config, output, h_n)
 
 

@@ -1,4 +1,4 @@
-"""torch.nn.RNN / torch.nn.GRU as reference implementations, on the CPU and on CUDA."""
+"""torch.nn.RNN / GRU / LSTM as reference implementations, on the CPU and on CUDA."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import torch
 
 from conformance.registry import ModuleAdapter
 
-CLASSES = {"RNN_TANH": torch.nn.RNN, "RNN_RELU": torch.nn.RNN, "GRU": torch.nn.GRU}
+CLASSES = {"RNN_TANH": torch.nn.RNN, "RNN_RELU": torch.nn.RNN, "GRU": torch.nn.GRU, "LSTM": torch.nn.LSTM}
+CELL_CLASSES = {"RNN_TANH": torch.nn.RNNCell, "RNN_RELU": torch.nn.RNNCell, "GRU": torch.nn.GRUCell, "LSTM": torch.nn.LSTMCell}
 
 
 class TorchCUDA(ModuleAdapter):

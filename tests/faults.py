@@ -8,8 +8,13 @@ tests/test_catalogue.py runs the suite on every one, the way a user would.
 from __future__ import annotations
 
 import torch
+from torch.nn.utils.rnn import PackedSequence
 
+from conformance.state import map_state
 from implementations.manual import Manual
+
+#: Faults written for a tensor state h (before LSTM's (h, c)) claim only these modes.
+ELMAN_GRU = ("RNN_TANH", "RNN_RELU", "GRU")
 
 
 class ResetBeforeMatmul(Manual):
@@ -57,7 +62,9 @@ class BiasHhDropped(Manual):
 class StateNotCarried(Manual):
     """Bug 2: every step starts again from h_0 instead of h_{t-1}."""
 
-    def run_direction(self, mode, x, h, w, reverse):
+    modes = ELMAN_GRU
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for t in steps:
@@ -68,8 +75,8 @@ class StateNotCarried(Manual):
 class ReverseNotReversed(Manual):
     """Bug 3: the reverse direction runs forward in time with the _reverse weights."""
 
-    def run_direction(self, mode, x, h, w, reverse):
-        return super().run_direction(mode, x, h, w, reverse=False)
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        return super().run_direction(mode, x, h, w, reverse=False, lengths=lengths)
 
 
 class H0Ignored(Manual):
@@ -121,6 +128,7 @@ class BatchTileRemainder(Manual):
     term of the previous tile's rows: only wrong when the batch is larger than 32."""
 
     TILE = 32
+    modes = ELMAN_GRU
 
     def cell(self, mode, x, h, w):
         N = h.shape[0]
@@ -148,7 +156,9 @@ class LongSequenceHalfState(Manual):
     """A kernel that keeps the carried state in bfloat16 after 64 steps (a staging buffer sized
     for short sequences): only long sequences drift."""
 
-    def run_direction(self, mode, x, h, w, reverse):
+    modes = ELMAN_GRU
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for i, t in enumerate(steps):
@@ -169,6 +179,114 @@ class HnBatchFirstGRU(torch.nn.GRU):
         return output, h_n
 
 
+def regate(t, order):
+    """Gate blocks (rows of a weight, entries of a bias) of an LSTM read in another order."""
+    blocks = t.chunk(4)
+    return torch.cat([blocks[k] for k in order])
+
+
+class LstmGatesIFOG(Manual):
+    """Bug 12: torch LSTM weights read as i | f | o | g (a converter mixing ONNX's i, o, f, c)."""
+
+    modes = ("LSTM",)
+    ORDER = (0, 1, 3, 2)
+
+    def lstm_cell(self, x, h, c, W_ih, W_hh, b_ih, b_hh, W_hr):
+        return super().lstm_cell(x, h, c, *(regate(t, self.ORDER) for t in (W_ih, W_hh, b_ih, b_hh)), W_hr)
+
+
+class LstmGatesFIGO(LstmGatesIFOG):
+    """Bug 12: torch LSTM weights read in OpenVINO's order f | i | g | o."""
+
+    ORDER = (1, 0, 2, 3)
+
+
+class LstmForgetBiasDropped(Manual):
+    """The forget gate's biases are dropped (a converter that re-initialises them, as Keras'
+    unit_forget_bias does, or folds only the other gates')."""
+
+    modes = ("LSTM",)
+
+    def lstm_cell(self, x, h, c, W_ih, W_hh, b_ih, b_hh, W_hr):
+        keep = torch.ones_like(b_ih).chunk(4)
+        mask = torch.cat([keep[0], 0 * keep[1], keep[2], keep[3]])
+        return super().lstm_cell(x, h, c, W_ih, W_hh, b_ih * mask, b_hh * mask, W_hr)
+
+
+class LstmProjectionBeforeTanh(Manual):
+    """With proj_size: h' = tanh((o * c') W_hr^T), the projection applied before the tanh."""
+
+    modes = ("LSTM",)
+
+    def lstm_cell(self, x, h, c, W_ih, W_hh, b_ih, b_hh, W_hr):
+        if W_hr is None:
+            return super().lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh, W_hr)
+        i, f, g, o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.tanh(self.project(torch.sigmoid(o) * c, W_hr)), c
+
+
+class LstmCnProjected(Manual):
+    """With proj_size: c_n is returned projected, c_n W_hr^T, like h_n."""
+
+    modes = ("LSTM",)
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        output, state = super().run_direction(mode, x, h, w, reverse, lengths)
+        if mode == "LSTM" and w[-1] is not None:
+            state = (state[0], self.project(state[1], w[-1]))
+        return output, state
+
+
+class PackedReverseFromPadding(Manual):
+    """Bug 5: with variable lengths, the reverse direction starts at the padded end of the batch
+    (flipping the whole padded tensor) instead of each row's own last step."""
+
+    def reverse_within_lengths(self, seq, lengths):
+        return seq.flip(0)
+
+
+class PackedHnAtPaddedEnd(Manual):
+    """h_n taken at the padded last step: the state of a short row keeps running through the
+    padding (outputs are still zeroed there)."""
+
+    def keep_state(self, active, new, old):
+        return new
+
+
+class PackedLengthOffByOne(Manual):
+    """Padding leaks into the state: a row still runs one padded step past its length (t <= length)."""
+
+    def active_rows(self, t, lengths):
+        return (t <= lengths)[:, None]
+
+
+class PackedHnSortedOrder(Manual):
+    """h_n returned in the packed (length-sorted) order instead of the original batch order."""
+
+    def forward_packed(self, config, weights, packed, h0):
+        output, h_n = super().forward_packed(config, weights, packed, h0)
+        order = packed.sorted_indices
+        return output, h_n if order is None else map_state(lambda s: s[:, order], h_n)
+
+
+class PackedOutputIndicesDropped(Manual):
+    """The packed output loses sorted_indices/unsorted_indices, so it unpacks in sorted order."""
+
+    def repack(self, output, lengths, packed):
+        return PackedSequence(super().repack(output, lengths, packed).data, packed.batch_sizes)
+
+
+class GRUCellResetBeforeMatmul(torch.nn.GRUCell):
+    """Bug 1 in a cell: a drop-in torch.nn.GRUCell with n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)."""
+
+    def forward(self, input, hx=None):
+        if hx is None:
+            hx = input.new_zeros(input.shape[:-1] + (self.hidden_size,))
+        b_ih, b_hh = (b if b is not None else input.new_zeros(3 * self.hidden_size) for b in (self.bias_ih, self.bias_hh))
+        return ResetBeforeMatmul().gru_cell(input, hx, self.weight_ih, self.weight_hh, b_ih, b_hh)
+
+
 # name for --rnn-impl -> the clauses expected to catch it (it must fail at least one of them; it
 # usually fails more, since most clauses compare whole results)
 CATALOGUE = {
@@ -187,4 +305,15 @@ CATALOGUE = {
     "tests.faults:HiddenTileBias": {"output.matches_oracle", "state.h_n_matches_oracle", "recurrence.carries_state", "state.h0_used"},
     "tests.faults:LongSequenceHalfState": {"recurrence.carries_state", "output.matches_oracle", "state.h_n_matches_oracle"},
     "tests.faults:HnBatchFirstGRU": {"layout.batch_first", "shape.output"},
+    "tests.faults:LstmGatesIFOG": {"lstm.cell"},
+    "tests.faults:LstmGatesFIGO": {"lstm.cell"},
+    "tests.faults:LstmForgetBiasDropped": {"lstm.cell"},
+    "tests.faults:LstmProjectionBeforeTanh": {"lstm.projection"},
+    "tests.faults:LstmCnProjected": {"lstm.projection", "state.c_n_matches_oracle"},
+    "tests.faults:PackedReverseFromPadding": {"packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored"},
+    "tests.faults:PackedHnAtPaddedEnd": {"packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored"},
+    "tests.faults:PackedLengthOffByOne": {"packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored"},
+    "tests.faults:PackedHnSortedOrder": {"packed.matches_oracle"},
+    "tests.faults:PackedOutputIndicesDropped": {"packed.matches_oracle"},
+    "tests.faults:GRUCellResetBeforeMatmul": {"cell.matches_oracle"},
 }

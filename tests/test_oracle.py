@@ -8,20 +8,28 @@ from hypothesis import strategies as st
 
 from conformance.spec import oracle
 from conformance.spec.config import MODES
-from conformance.strategies import cases, configs
-from implementations.torch_nn import CLASSES
+from conformance.state import map_state, parts
+from conformance.strategies import cases, cell_configs, configs
+from implementations.torch_nn import CELL_CLASSES, CLASSES
 
 ORACLE_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def torch_module(case):
-    module = CLASSES[case.config.mode](**case.config.module_kwargs()).double()
+    module = (CELL_CLASSES if case.config.cell else CLASSES)[case.config.mode](**case.config.module_kwargs()).double()
     module.load_state_dict({k: torch.from_numpy(v) for k, v in case.weights.items()})
     return module
 
 
 def assert_equal_f64(got, want):
-    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-10, atol=1e-10)
+    """Arrays, or states (h, c) part by part."""
+    assert len(parts(got)) == len(parts(want))
+    for g, w in zip(parts(got), parts(want)):
+        np.testing.assert_allclose(g.detach().numpy(), w, rtol=1e-10, atol=1e-10)
+
+
+def torch_h0(case):
+    return map_state(torch.from_numpy, case.h0)
 
 
 @ORACLE_SETTINGS
@@ -30,7 +38,7 @@ def test_oracle_equals_torch(case):
     module = torch_module(case)
     x = torch.from_numpy(case.x)
     with torch.no_grad():
-        output, h_n = module(x) if case.h0 is None else module(x, torch.from_numpy(case.h0))
+        output, h_n = module(x) if case.h0 is None else module(x, torch_h0(case))
     want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
     assert_equal_f64(output, want_output)
     assert_equal_f64(h_n, want_h_n)
@@ -41,7 +49,7 @@ def test_oracle_equals_torch(case):
 def test_oracle_unbatched_equals_torch(case, data):
     module = torch_module(case)
     with torch.no_grad():
-        output, h_n = module(torch.from_numpy(case.x)) if case.h0 is None else module(torch.from_numpy(case.x), torch.from_numpy(case.h0))
+        output, h_n = module(torch.from_numpy(case.x)) if case.h0 is None else module(torch.from_numpy(case.x), torch_h0(case))
     want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
     assert_equal_f64(output, want_output)
     assert_equal_f64(h_n, want_h_n)
@@ -55,11 +63,30 @@ def test_oracle_variable_lengths_equal_packed_torch(case, data):
     module = torch_module(case)
     packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(case.x), torch.from_numpy(lengths), enforce_sorted=False)
     with torch.no_grad():
-        packed_out, h_n = module(packed, torch.from_numpy(case.h0))
+        packed_out, h_n = module(packed, torch_h0(case))
     output, _ = torch.nn.utils.rnn.pad_packed_sequence(packed_out, total_length=case.seq_len)
     want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0, lengths=lengths)
     assert_equal_f64(output, want_output)
     assert_equal_f64(h_n, want_h_n)
+
+
+@ORACLE_SETTINGS
+@given(case=cases(configs({"LSTM"}, ("float64",), projection=True, hidden_size=st.integers(2, 8))))
+def test_lstm_oracle_with_projection_equals_torch(case):
+    """proj_size > 0 every time (the general test draws it one time in three)."""
+    with torch.no_grad():
+        output, state = torch_module(case)(torch.from_numpy(case.x), torch_h0(case))
+    want_output, want_state = oracle.forward(case.config, case.weights, case.x, case.h0)
+    assert_equal_f64(output, want_output)
+    assert_equal_f64(state, want_state)
+
+
+@ORACLE_SETTINGS
+@given(case=cases(cell_configs(MODES, ("float64",)), unbatched=st.booleans()))
+def test_cell_oracle_equals_torch_cells(case):
+    with torch.no_grad():
+        got = torch_module(case)(torch.from_numpy(case.x), torch_h0(case))
+    assert_equal_f64(got, oracle.cell_forward(case.config, case.weights, case.x, case.h0))
 
 
 def test_oracle_reads_like_the_equations_on_a_hand_example():
@@ -72,3 +99,15 @@ def test_oracle_reads_like_the_equations_on_a_hand_example():
     n = np.tanh(0.5 + 0.5 * 1.0)
     assert np.isclose(output[0, 0, 0], 0.5 * n + 0.5 * 0.25)
     assert np.isclose(h_n[0, 0, 0], output[0, 0, 0])
+
+
+def test_lstm_oracle_on_a_hand_example():
+    """One LSTM step by hand: zero weights give i = f = o = 1/2 and g = tanh(b_g)."""
+    from conformance.spec.config import Config
+
+    config = Config("LSTM", input_size=1, hidden_size=1)
+    weights = {"weight_ih_l0": np.zeros((4, 1)), "weight_hh_l0": np.zeros((4, 1)), "bias_ih_l0": np.array([0.0, 0.0, 0.5, 0.0]), "bias_hh_l0": np.zeros(4)}
+    output, (h_n, c_n) = oracle.forward(config, weights, np.zeros((1, 1, 1)), (np.zeros((1, 1, 1)), np.full((1, 1, 1), 0.25)))
+    c = 0.5 * 0.25 + 0.5 * np.tanh(0.5)
+    assert np.isclose(c_n[0, 0, 0], c)
+    assert np.isclose(h_n[0, 0, 0], 0.5 * np.tanh(c)) and np.isclose(output[0, 0, 0], h_n[0, 0, 0])

@@ -22,6 +22,25 @@ def test_header_names_implementation_versions_and_settings(pytester):
     ])
 
 
+def test_lstm_and_cells_are_detected_as_drop_ins(pytester):
+    result, _ = run_suite(pytester, "torch.nn:LSTM", "--rnn-impl=torch.nn:GRUCell", "--rnn-impl=torch.nn:RNNCell", "--collect-only")
+    result.stdout.fnmatch_lines([
+        "  implementation torch.nn:LSTM: torch.nn.modules.rnn.LSTM on cpu; modes LSTM; *",
+        "  implementation torch.nn:GRUCell: torch.nn.modules.rnn.GRUCell on cpu; cell modes GRU; *",
+        "  implementation torch.nn:RNNCell: torch.nn.modules.rnn.RNNCell on cpu; cell modes RNN_RELU, RNN_TANH; *",
+    ])
+
+
+def test_cell_and_sequence_clauses_do_not_apply_to_each_other(pytester):
+    result, verdicts = run_suite(pytester, "torch.nn:GRUCell", "--rnn-impl=torch.nn:GRU", "-k", "cell_module or gru_step", "-rs")
+    assert verdicts["cell.matches_oracle"] == {"passed", "skipped"}
+    assert verdicts["gru.update"] == {"passed", "skipped"}
+    result.stdout.fnmatch_lines([
+        "*not applicable: torch.nn:GRUCell is a cell (one step); gru.update checks sequence modules*",
+        "*not applicable: torch.nn:GRU is a sequence module; cell.matches_oracle checks cells*",
+    ])
+
+
 def test_rnn_kind_narrows_what_is_claimed(pytester):
     result, verdicts = run_suite(pytester, "torch", "--rnn-kind=GRU", "-k", "elman or candidate", "-rs")
     assert verdicts["cell.elman"] == {"skipped"}

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from .. import capabilities, progress
 from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
 from ..runner import run_case
+from ..state import parts as state_parts
 from ..spec.clauses import CLAUSES
 from ..strategies import SEQ_LEN, BATCH, cases, configs
 
@@ -47,13 +48,13 @@ def draw_case(data, impl, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans()
     return case
 
 
-def expected(case, weights=None, x=None, h0=None):
-    """The oracle's (output, h_n) for a case, with any of its arrays replaced."""
+def expected(case, weights=None, x=None, h0=None, lengths=None):
+    """The oracle's (output, h_n) for a case, with any of its arrays replaced (h_n is (h_n, c_n) for LSTM)."""
     from ..spec import oracle
 
     weights = case.weights if weights is None else weights
-    want = oracle.forward(case.config, weights, case.x if x is None else x, case.h0 if h0 is None else h0)
-    assume(representable(case.config, weights, *want))
+    want = oracle.forward(case.config, weights, case.x if x is None else x, case.h0 if h0 is None else h0, lengths)
+    assume(representable(case.config, weights, want[0], *state_parts(want[1])))
     return want
 
 

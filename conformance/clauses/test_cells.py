@@ -1,5 +1,14 @@
-"""Cells: one step of each kind from a random h_0, batched over rows (CONTRACT.md, "Cells")."""
+"""Cells: one step of each kind from a random h_0, batched over rows, through the sequence modules
+and through the cell modules (torch.nn.RNNCell/GRUCell/LSTMCell) (CONTRACT.md, "Cells")."""
 
+import numpy as np
+from hypothesis import strategies as st
+
+from ..compare import Mismatch, allowed_error, assert_close, assert_shape
+from ..runner import run_case
+from ..spec import oracle
+from ..state import parts
+from ..strategies import cases, cell_configs
 from . import assert_matches_oracle, clause, draw_case
 
 ONE_STEP = dict(seq_len=1, with_h0=True, num_layers=1, bidirectional=False)
@@ -23,3 +32,16 @@ def test_gru_candidate(impl, data):
 @clause("gru.update")
 def test_gru_step(impl, data):
     assert_matches_oracle(impl, draw_case(data, impl, **ONE_STEP))
+
+
+@clause("cell.matches_oracle")
+def test_cell_module_matches_oracle(impl, data):
+    case = data.draw(cases(cell_configs(impl.modes, impl.dtypes), seq_len=1, with_h0=st.booleans(), unbatched=st.booleans()), label="case")
+    got = run_case(impl, case)
+    want = oracle.cell_forward(case.config, case.weights, case.x, case.h0)
+    tol = allowed_error(case.config, 1, case.weights, case.x, case.h0, want)
+    if len(parts(got.h_n)) != len(parts(want)):
+        raise Mismatch(f"the cell returned a {type(got.h_n).__name__}, but should return {'the tuple (h, c)' if isinstance(want, tuple) else 'the tensor h'}")
+    for name, g, w in zip(("h'", "c'"), parts(got.h_n), parts(want)):
+        assert_shape(g, w.shape, what=name)
+        assert_close(np.atleast_2d(g), np.atleast_2d(w), tol, what=name, axes=("row", "unit"))

@@ -2,6 +2,7 @@
 
 from ..compare import assert_output_close, assert_state_close
 from ..runner import run_case
+from ..state import map_state
 from . import clause, draw_case, tolerance
 
 
@@ -22,8 +23,8 @@ def test_unbatched(impl, data):
     case = draw_case(data, impl, unbatched=True)
     unbatched = run_case(impl, case)
     batch_first = case.config.batch_first
-    batched = run_case(impl, case, x=case.x[None] if batch_first else case.x[:, None], h0=None if case.h0 is None else case.h0[:, None])
+    batched = run_case(impl, case, x=case.x[None] if batch_first else case.x[:, None], h0=map_state(lambda s: s[:, None], case.h0))
     tol = tolerance(case, batched.output, batched.h_n)
     want_output = batched.output[0] if batch_first else batched.output[:, 0]
     assert_output_close(case.config, unbatched.output, want_output, tol, what="unbatched output", against="a batch of one")
-    assert_state_close(case.config, unbatched.h_n, batched.h_n[:, 0], tol, what="unbatched h_n", against="h_n of a batch of one")
+    assert_state_close(case.config, unbatched.h_n, map_state(lambda s: s[:, 0], batched.h_n), tol, what="unbatched h_n", against="h_n of a batch of one")

@@ -2,6 +2,7 @@
 
 from ..compare import Mismatch, assert_shape
 from ..runner import run_case
+from ..state import STATE_NAMES, parts
 from . import clause, draw_case, expected
 
 
@@ -11,7 +12,10 @@ def test_output_shapes_and_dtypes(impl, data):
     got = run_case(impl, case)
     want_output, want_h_n = expected(case)
     assert_shape(got.output, want_output.shape, what="output", why=f"(L={case.seq_len}, N={case.batch}, D*H={case.config.directions * case.config.h_out}, batch_first={case.config.batch_first})")
-    assert_shape(got.h_n, want_h_n.shape, what="h_n", why="(h_n is (num_layers*D, N, H) whatever batch_first says)")
+    if len(parts(got.h_n)) != len(parts(want_h_n)):
+        raise Mismatch(f"the state has {len(parts(got.h_n))} part(s), but should have {len(parts(want_h_n))} ({', '.join(STATE_NAMES[:len(parts(want_h_n))])})")
+    for name, got_part, want_part in zip(STATE_NAMES, parts(got.h_n), parts(want_h_n)):
+        assert_shape(got_part, want_part.shape, what=name, why=f"({name} is (num_layers*D, N, {'H' if name == 'c_n' else 'H_out'}) whatever batch_first says)")
     for what, dtype in (("output", got.output_dtype), ("h_n", got.h_n_dtype)):
         if dtype != case.config.dtype:
             raise Mismatch(f"{what} has dtype {dtype}, but should be {case.config.dtype} (the input's dtype)")

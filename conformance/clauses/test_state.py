@@ -3,8 +3,9 @@
 
 import numpy as np
 
-from ..compare import assert_close, assert_output_close, assert_shape, assert_state_close, output_axes, state_axes
+from ..compare import Mismatch, assert_close, assert_output_close, assert_shape, assert_state_close, output_axes, state_axes
 from ..runner import run_case
+from ..state import first, parts
 from . import assert_matches_oracle, clause, draw_case, expected, tolerance
 
 
@@ -33,10 +34,19 @@ def test_h_n_is_last_output(impl, data):
     case = draw_case(data, impl)
     got, want = run_case(impl, case), expected(case)
     assert_shape(got.output, want[0].shape, what="output")
-    assert_shape(got.h_n, want[1].shape, what="h_n")
-    output, h_n = output_axes(case.config, got.output), state_axes(case.config, got.h_n)
+    assert_shape(first(got.h_n), first(want[1]).shape, what="h_n")
+    output, h_n = output_axes(case.config, got.output), state_axes(case.config, first(got.h_n))
     tol = tolerance(case, *want)
     top = h_n[-1]  # (direction, row, unit)
     last = np.stack([output[-1, :, 0], output[0, :, 1]] if case.config.directions == 2 else [output[-1, :, 0]])
     assert_close(top, last, tol, what="h_n of the top layer", axes=("direction", "row", "unit"),
                  against="the output at the last step (forward) / step 0 (reverse)")
+
+
+@clause("state.c_n_matches_oracle")
+def test_c_n_matches_oracle(impl, data):
+    case = draw_case(data, impl)
+    got, (want_output, (want_h_n, want_c_n)) = run_case(impl, case), expected(case)
+    if len(parts(got.h_n)) != 2:
+        raise Mismatch(f"the LSTM state is a {type(got.h_n).__name__}, but should be the tuple (h_n, c_n)")
+    assert_state_close(case.config, got.h_n[1], want_c_n, tolerance(case, want_output, want_h_n, want_c_n), what="c_n")

@@ -8,6 +8,7 @@ from .config import MODES
 
 ELMAN = frozenset({"RNN_TANH", "RNN_RELU"})
 GRU = frozenset({"GRU"})
+LSTM = frozenset({"LSTM"})
 ALL = frozenset(MODES)
 
 
@@ -17,6 +18,7 @@ class Clause:
     statement: str
     modes: frozenset = ALL
     source: str = ""
+    cell: bool = False  # checks a cell (torch.nn.RNNCell/GRUCell/LSTMCell) rather than a sequence module
 
 
 CLAUSES = {
@@ -34,6 +36,13 @@ CLAUSES = {
         Clause("stacking.chain", "A stacked network equals a chain of single-layer networks with the same weights, layer k+1 reading layer k's output.", ALL, "CONTRACT.md, Layers; bug 7"),
         Clause("layout.batch_first", "batch_first=True equals the time-major run with input and output transposed; h_n is the same in both layouts.", ALL, "CONTRACT.md, Layouts; bug 4"),
         Clause("layout.unbatched", "Unbatched input (L, H_in) with h_0 (D*num_layers, H) equals a batch of one, whatever batch_first says.", ALL, "CONTRACT.md, Layouts"),
+        Clause("lstm.cell", "One LSTM step: gates i | f | g | o in that order, c' = f * c + i * g, h' = o * tanh(c').", LSTM, "CONTRACT.md, Cells; bug 12"),
+        Clause("lstm.projection", "With proj_size > 0, h is (.., proj_size) and c is (.., H), and h' = (o * tanh(c')) W_hr^T is what is carried and output.", LSTM, "CONTRACT.md, Cells and Layers"),
+        Clause("state.c_n_matches_oracle", "LSTM: c_n holds every layer's and direction's final cell state (width H, unprojected) at index layer*D + direction, equal to the oracle.", LSTM, "CONTRACT.md, Layers"),
+        Clause("cell.matches_oracle", "A cell (RNNCell, GRUCell, LSTMCell) computes one step from hx (default zeros), batched (N, H_in) or unbatched (H_in,), equal to the oracle's cell.", ALL, "CONTRACT.md, Cells; bug 1", cell=True),
+        Clause("packed.matches_oracle", "PackedSequence input: the output is a PackedSequence with the input's batch_sizes and indices, equal (unpacked) to the oracle with per-row lengths, padding zero; h_n at each row's own last step, in the original order.", ALL, "CONTRACT.md, Variable-length sequences; bug 5"),
+        Clause("packed.each_row_alone", "Each sequence of a PackedSequence batch gives the output and h_n of running it alone, unpadded.", ALL, "CONTRACT.md, Variable-length sequences; bug 5"),
+        Clause("packed.padding_ignored", "A row's results do not depend on the padding around it: adding a longer row to the batch (more padding, with other values) changes nothing for the others.", ALL, "CONTRACT.md, Variable-length sequences; bug 5"),
         Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
     ]
 }

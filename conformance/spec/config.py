@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 #: torch.nn.RNNBase.mode values this suite knows, and the gate count G of each.
-GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3}
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
 MODES = tuple(GATES)
 DTYPES = ("float64", "float32")
 
@@ -15,7 +15,9 @@ DTYPES = ("float64", "float32")
 class Config:
     """The constructor arguments of an RNN, plus the dtype it runs in.
 
-    ``mode`` uses torch's own names (``RNNBase.mode``): RNN_TANH, RNN_RELU, GRU.
+    ``mode`` uses torch's own names (``RNNBase.mode``): RNN_TANH, RNN_RELU, GRU, LSTM.
+    ``cell=True`` describes one step of ``torch.nn.RNNCell``/``GRUCell``/``LSTMCell`` instead: one
+    layer, one direction, no batch_first, parameters named without the ``_l0`` suffix.
     """
 
     mode: str
@@ -26,10 +28,16 @@ class Config:
     batch_first: bool = False
     bidirectional: bool = False
     dtype: str = "float64"
+    proj_size: int = 0  # LSTM only: h is projected to proj_size units (0 < proj_size < hidden_size)
+    cell: bool = False
 
     def __post_init__(self):
         if self.mode not in GATES:
             raise ValueError(f"unknown mode {self.mode!r}; known: {', '.join(MODES)}")
+        if self.proj_size and not (self.mode == "LSTM" and 0 < self.proj_size < self.hidden_size and not self.cell):
+            raise ValueError(f"proj_size={self.proj_size} needs a sequence LSTM and 0 < proj_size < hidden_size={self.hidden_size}")
+        if self.cell and (self.num_layers != 1 or self.batch_first or self.bidirectional):
+            raise ValueError("a cell has one layer, one direction and no batch_first")
 
     @property
     def gates(self) -> int:
@@ -41,7 +49,7 @@ class Config:
 
     @property
     def h_out(self) -> int:
-        return self.hidden_size
+        return self.proj_size or self.hidden_size
 
     @property
     def nonlinearity(self) -> str | None:
@@ -51,7 +59,10 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def module_kwargs(self) -> dict:
-        """Keyword arguments for ``torch.nn.RNN``/``GRU`` (and anything mirroring them)."""
+        """Keyword arguments for ``torch.nn.RNN``/``GRU``/``LSTM`` or their cells (and anything mirroring them)."""
+        if self.cell:
+            kwargs = dict(input_size=self.input_size, hidden_size=self.hidden_size, bias=self.bias)
+            return kwargs | ({"nonlinearity": self.nonlinearity} if self.nonlinearity else {})
         kwargs = dict(
             input_size=self.input_size,
             hidden_size=self.hidden_size,
@@ -62,6 +73,8 @@ class Config:
         )
         if self.nonlinearity:
             kwargs["nonlinearity"] = self.nonlinearity
+        if self.proj_size:
+            kwargs["proj_size"] = self.proj_size
         return kwargs
 
 
@@ -70,9 +83,10 @@ def suffix(direction: int) -> str:
 
 
 def layer_parameter_names(config: Config, layer: int, direction: int) -> dict[str, str]:
-    """Canonical names of one layer and direction: {"weight_ih": "weight_ih_l1_reverse", ...}."""
-    roles = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if config.bias else [])
-    return {role: f"{role}_l{layer}{suffix(direction)}" for role in roles}
+    """Canonical names of one layer and direction: {"weight_ih": "weight_ih_l1_reverse", ...};
+    a cell's are the bare roles ({"weight_ih": "weight_ih", ...})."""
+    roles = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if config.bias else []) + (["weight_hr"] if config.proj_size else [])
+    return {role: role if config.cell else f"{role}_l{layer}{suffix(direction)}" for role in roles}
 
 
 def parameter_shapes(config: Config) -> dict[str, tuple[int, ...]]:
@@ -88,4 +102,6 @@ def parameter_shapes(config: Config) -> dict[str, tuple[int, ...]]:
             if config.bias:
                 shapes[names["bias_ih"]] = (G * H,)
                 shapes[names["bias_hh"]] = (G * H,)
+            if config.proj_size:
+                shapes[names["weight_hr"]] = (config.proj_size, H)
     return shapes

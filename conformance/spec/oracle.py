@@ -1,7 +1,9 @@
 """The float64 NumPy reference: the equations of CONTRACT.md, one line each, independent of torch.
 
 Shapes (time-major, batched; ``forward`` normalises other layouts first):
-    x: (L, N, H_in)   h: (N, H)   output: (L, N, D*H)   h_n: (num_layers*D, N, H)
+    x: (L, N, H_in)   h: (N, H_out)   c: (N, H)   output: (L, N, D*H_out)   h_n: (num_layers*D, N, H_out)
+H_out = proj_size for an LSTM with projections, else H. Inside the time loop the state is a tuple:
+(h,) for RNN and GRU, (h, c) for LSTM; ``forward`` returns it as torch does (h_n, or (h_n, c_n)).
 Weights are a mapping from torch's canonical names (``weight_ih_l0``...) to float64 arrays.
 """
 
@@ -23,12 +25,14 @@ def relu(x):
 
 
 class LayerWeights(NamedTuple):
-    """One layer and direction. Gate blocks are stacked along rows: RNN one block, GRU r | z | n."""
+    """One layer and direction. Gate blocks are stacked along rows: RNN one block, GRU r | z | n,
+    LSTM i | f | g | o. W_hr is the LSTM projection (None without proj_size)."""
 
     W_ih: np.ndarray
     W_hh: np.ndarray
     b_ih: np.ndarray
     b_hh: np.ndarray
+    W_hr: np.ndarray | None = None
 
     def gate(self, k: int, G: int):
         """Block k of G: (W_i*, W_h*, b_i*, b_h*)."""
@@ -41,7 +45,8 @@ def layer_weights(config: Config, weights: Mapping[str, np.ndarray], layer: int,
     W_ih, W_hh = (np.asarray(weights[names[r]], dtype=np.float64) for r in ("weight_ih", "weight_hh"))
     zeros = np.zeros(W_ih.shape[0])
     b_ih, b_hh = (np.asarray(weights[names[r]], dtype=np.float64) if config.bias else zeros for r in ("bias_ih", "bias_hh"))
-    return LayerWeights(W_ih, W_hh, b_ih, b_hh)
+    W_hr = np.asarray(weights[names["weight_hr"]], dtype=np.float64) if config.proj_size else None
+    return LayerWeights(W_ih, W_hh, b_ih, b_hh, W_hr)
 
 
 # --- cells: one step, batched over rows -------------------------------------------------------
@@ -64,20 +69,43 @@ def gru_cell(x, h, w: LayerWeights):
     return (1 - z) * n + z * h  # z weights the OLD state
 
 
-CELLS = {"RNN_TANH": elman_cell(np.tanh), "RNN_RELU": elman_cell(relu), "GRU": gru_cell}
+def lstm_cell(x, h, c, w: LayerWeights):
+    W_ii, W_hi, b_ii, b_hi = w.gate(0, 4)
+    W_if, W_hf, b_if, b_hf = w.gate(1, 4)
+    W_ig, W_hg, b_ig, b_hg = w.gate(2, 4)
+    W_io, W_ho, b_io, b_ho = w.gate(3, 4)
+    i = sigmoid(x @ W_ii.T + b_ii + h @ W_hi.T + b_hi)
+    f = sigmoid(x @ W_if.T + b_if + h @ W_hf.T + b_hf)
+    g = np.tanh(x @ W_ig.T + b_ig + h @ W_hg.T + b_hg)
+    o = sigmoid(x @ W_io.T + b_io + h @ W_ho.T + b_ho)
+    c = f * c + i * g
+    h = o * np.tanh(c)
+    return (h if w.W_hr is None else h @ w.W_hr.T), c  # projection after the tanh, c unprojected
+
+
+CELLS = {"RNN_TANH": elman_cell(np.tanh), "RNN_RELU": elman_cell(relu), "GRU": gru_cell, "LSTM": lstm_cell}
+
+
+def state_step(mode: str):
+    """The cell of ``mode`` as a step over the state tuple: (h,) -> (h',), or (h, c) -> (h', c')."""
+    cell = CELLS[mode]
+    if mode == "LSTM":
+        return lambda x, state, w: cell(x, *state, w)
+    return lambda x, state, w: (cell(x, *state, w),)
 
 
 # --- the time loop, directions, layers ------------------------------------------------------------
 
 
-def run_forward(cell, x, h0, w: LayerWeights, lengths):
-    """h_t = cell(x_t, h_{t-1}) from h_0; a row stops (keeps h, outputs 0) past its own length."""
-    h, outputs = h0, np.zeros(x.shape[:2] + h0.shape[1:])
+def run_forward(step, x, state0, w: LayerWeights, lengths):
+    """state_t = step(x_t, state_{t-1}) from state_0 (a tuple, h first); a row stops (keeps its
+    state, outputs 0) past its own length. The output at each step is h."""
+    state, outputs = state0, np.zeros(x.shape[:2] + state0[0].shape[1:])
     for t in range(x.shape[0]):
         active = (t < lengths)[:, None]
-        h = np.where(active, cell(x[t], h, w), h)
-        outputs[t] = np.where(active, h, 0.0)
-    return outputs, h
+        state = tuple(np.where(active, new, old) for new, old in zip(step(x[t], state, w), state))
+        outputs[t] = np.where(active, state[0], 0.0)
+    return outputs, state
 
 
 def reverse_in_time(seq, lengths):
@@ -88,32 +116,52 @@ def reverse_in_time(seq, lengths):
     return seq[source, np.arange(seq.shape[1])]
 
 
-def run_reverse(cell, x, h0, w, lengths):
+def run_reverse(step, x, state0, w, lengths):
     """The reverse direction: flip, run forward, flip back."""
-    outputs, h = run_forward(cell, reverse_in_time(x, lengths), h0, w, lengths)
-    return reverse_in_time(outputs, lengths), h
+    outputs, state = run_forward(step, reverse_in_time(x, lengths), state0, w, lengths)
+    return reverse_in_time(outputs, lengths), state
 
 
-def run_layers(config: Config, weights, x, h0, lengths):
-    """Time-major, batched. Layer k+1 reads layer k's output (forward half first)."""
-    cell, D = CELLS[config.mode], config.directions
-    layer_input, h_n = x, []
+def run_layers(config: Config, weights, x, state0: tuple, lengths):
+    """Time-major, batched; state0 is (h_0,) or (h_0, c_0). Layer k+1 reads layer k's output
+    (forward half first). Returns the output and the final state, each part stacked like h_n."""
+    step, D = state_step(config.mode), config.directions
+    layer_input, finals = x, []
     for layer in range(config.num_layers):
         halves = []
         for direction, run in zip(range(D), (run_forward, run_reverse)):
             w = layer_weights(config, weights, layer, direction)
-            out, h = run(cell, layer_input, h0[layer * D + direction], w, lengths)
+            out, state = run(step, layer_input, tuple(s[layer * D + direction] for s in state0), w, lengths)
             halves.append(out)
-            h_n.append(h)
+            finals.append(state)
         layer_input = np.concatenate(halves, axis=2)
-    return layer_input, np.stack(h_n)
+    return layer_input, tuple(np.stack(part) for part in zip(*finals))
+
+
+def state_widths(config: Config) -> tuple[int, ...]:
+    """The widths of the state's parts: (H_out,), or (H_out, H) for LSTM."""
+    return (config.h_out, config.hidden_size) if config.mode == "LSTM" else (config.h_out,)
+
+
+def initial_state(config: Config, hx, rows: tuple) -> tuple:
+    """hx as torch takes it (None, h_0, or (h_0, c_0)) as a float64 state tuple; None means zeros."""
+    if hx is None:
+        return tuple(np.zeros(rows + (width,)) for width in state_widths(config))
+    return tuple(np.asarray(s, dtype=np.float64) for s in (hx if isinstance(hx, tuple) else (hx,)))
+
+
+def as_torch_state(config: Config, state: tuple):
+    """The state tuple as torch returns it: h_n, or (h_n, c_n) for LSTM."""
+    return state if config.mode == "LSTM" else state[0]
 
 
 def forward(config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengths=None):
-    """What ``torch.nn.<mode>(**config)(x, h0)`` must return, as float64 arrays (output, h_n).
+    """What ``torch.nn.<mode>(**config)(x, h0)`` must return, as float64 arrays: (output, h_n), or
+    (output, (h_n, c_n)) for LSTM.
 
     x: (L, N, H_in), or (N, L, H_in) if batch_first, or (L, H_in) unbatched (batch_first ignored).
-    h0: (num_layers*D, N, H) or (num_layers*D, H) unbatched; None means zeros.
+    h0: (num_layers*D, N, H_out) or (num_layers*D, H_out) unbatched; for LSTM the tuple (h_0, c_0),
+    c_0 of width H; None means zeros.
     lengths: (N,) valid steps per row (variable-length input); None means all L.
     """
     x = np.asarray(x, dtype=np.float64)
@@ -123,15 +171,27 @@ def forward(config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengt
     elif config.batch_first:
         x = x.transpose(1, 0, 2)
     L, N, _ = x.shape
-    if h0 is None:
-        h0 = np.zeros((config.num_layers * config.directions, N, config.h_out))
-    else:
-        h0 = np.asarray(h0, dtype=np.float64)
-        h0 = h0 if batched else h0[:, None, :]
+    state0 = initial_state(config, h0, (config.num_layers * config.directions, N))
+    if not batched and h0 is not None:
+        state0 = tuple(s[:, None, :] for s in state0)
     lengths = np.full(N, L) if lengths is None else np.asarray(lengths)
-    output, h_n = run_layers(config, weights, x, h0, lengths)
+    output, state = run_layers(config, weights, x, state0, lengths)
     if not batched:
-        return output[:, 0], h_n[:, 0]
+        return output[:, 0], as_torch_state(config, tuple(s[:, 0] for s in state))
     if config.batch_first:
         output = output.transpose(1, 0, 2)
-    return output, h_n
+    return output, as_torch_state(config, state)
+
+
+def cell_forward(config: Config, weights: Mapping[str, np.ndarray], x, hx=None):
+    """What ``torch.nn.<mode>Cell(**config)(x, hx)`` must return: h', or (h', c') for LSTMCell.
+
+    x: (N, H_in) or (H_in,) unbatched; hx: (N, H) or (H,), a tuple (h, c) for LSTM; None means zeros.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    batched = x.ndim == 2
+    if not batched:
+        x, hx = x[None], None if hx is None else tuple(s[None] for s in initial_state(config, hx, ()))
+    state = initial_state(config, hx, x.shape[:1])
+    state = state_step(config.mode)(x, state, layer_weights(config, weights, 0, 0))
+    return as_torch_state(config, state if batched else tuple(s[0] for s in state))

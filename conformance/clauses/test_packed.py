@@ -1,0 +1,80 @@
+"""Variable-length sequences given as a PackedSequence (CONTRACT.md, "Variable-length sequences";
+bug 5): the runner packs the case's input with the drawn lengths and unpacks the output."""
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ..case import round_to
+from ..compare import assert_output_close, assert_state_close
+from ..runner import run_case
+from ..state import map_state
+from ..strategies import mostly
+from . import clause, draw_case, expected, tolerance
+
+
+def draw_lengths(data, case):
+    """One length per row in [1, L]; about one time in four sorted by decreasing length and packed
+    with enforce_sorted=True, otherwise in any order with enforce_sorted=False."""
+    N, L = case.batch, case.seq_len
+    lengths = data.draw(st.lists(mostly(st.just(L), st.integers(1, L), one_in=2), min_size=N, max_size=N), label="lengths")
+    enforce_sorted = data.draw(mostly(st.just(False), st.just(True), one_in=4), label="enforce_sorted")
+    return np.array(sorted(lengths, reverse=True) if enforce_sorted else lengths), enforce_sorted
+
+
+def time_major(config, x):
+    return x.transpose(1, 0, 2) if config.batch_first else x
+
+
+def rows(config, seq, i, n=None):
+    """Rows i (a slice or an index range) and the first n steps of a sequence in the config's layout."""
+    seq = time_major(config, seq)[:n, i]
+    return time_major(config, seq)
+
+
+@clause("packed.matches_oracle")
+def test_packed_matches_oracle(impl, data):
+    case = draw_case(data, impl)
+    lengths, enforce_sorted = draw_lengths(data, case)
+    got = run_case(impl, case, lengths=lengths, enforce_sorted=enforce_sorted)
+    want_output, want_h_n = expected(case, lengths=lengths)
+    tol = tolerance(case, want_output, want_h_n)
+    what = f"packed output (lengths {lengths.tolist()}, unpacked; zero past each length)"
+    assert_output_close(case.config, got.output, want_output, tol, what=what, against="the oracle with per-row lengths")
+    assert_state_close(case.config, got.h_n, want_h_n, tol, what="h_n of the packed run", against="the oracle at each row's own last step")
+
+
+@clause("packed.each_row_alone")
+def test_packed_rows_alone(impl, data):
+    case = draw_case(data, impl, batch=mostly(st.integers(2, 4), st.integers(5, 9)))
+    lengths, enforce_sorted = draw_lengths(data, case)
+    got = run_case(impl, case, lengths=lengths, enforce_sorted=enforce_sorted)
+    tol = tolerance(case, got.output, got.h_n)
+    for i, n in enumerate(lengths.tolist()):
+        one = slice(i, i + 1)
+        alone = run_case(impl, case, x=rows(case.config, case.x, one, n), h0=map_state(lambda s: s[:, one], case.h0))
+        assert_output_close(case.config, rows(case.config, got.output, one, n), alone.output, tol,
+                            what=f"packed output, row {i} (length {n})", against="the row run alone")
+        assert_state_close(case.config, map_state(lambda s: s[:, one], got.h_n), alone.h_n, tol,
+                           what=f"h_n of the packed run, row {i} (length {n})", against="the row run alone")
+
+
+@clause("packed.padding_ignored")
+def test_packed_padding_ignored(impl, data):
+    case = draw_case(data, impl)
+    lengths, _ = draw_lengths(data, case)
+    extra = data.draw(st.integers(1, 4), label="extra_steps")
+    got = run_case(impl, case, lengths=lengths)
+    # The same rows, padded further (with other values) to fit a new, longer last row.
+    c, (L, N) = case.config, (case.seq_len, case.batch)
+    rng = np.random.default_rng(case.seed + 1)
+    bigger = round_to(c.dtype, rng.standard_normal((L + extra, N + 1, c.input_size)) * case.input_scale)
+    x = time_major(c, case.x)
+    for i, n in enumerate(lengths.tolist()):
+        bigger[:n, i] = x[:n, i]
+    h0 = map_state(lambda s: np.concatenate([s, round_to(c.dtype, rng.standard_normal(s[:, :1].shape))], axis=1), case.h0)
+    padded = run_case(impl, case, x=time_major(c, bigger), h0=h0, lengths=np.append(lengths, L + extra))
+    tol = tolerance(case, got.output, got.h_n)
+    assert_output_close(c, rows(c, padded.output, slice(0, N), L), got.output, tol,
+                        what="packed output with a longer row added", against="the same rows packed without it")
+    assert_state_close(c, map_state(lambda s: s[:, :N], padded.h_n), got.h_n, tol,
+                       what="h_n with a longer row added", against="h_n of the same rows packed without it")
