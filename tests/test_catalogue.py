@@ -6,7 +6,7 @@ import pytest
 from .faults import CATALOGUE
 from .helpers import failed, run_suite
 
-REFERENCES = ["manual", "torch", "torch.nn:GRU", "torch.nn:RNN"]
+REFERENCES = ["manual", "torch", "torch.nn:GRU", "torch.nn:RNN", "torch.nn:LSTM", "torch.nn:RNNCell", "torch.nn:GRUCell", "torch.nn:LSTMCell"]
 
 
 @pytest.mark.parametrize("fault", sorted(CATALOGUE))
