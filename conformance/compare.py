@@ -136,3 +136,38 @@ def assert_state_close(config: Config, got, want, tol, what="h_n", against="the 
     __tracebackhide__ = True
     assert_shape(got, want.shape, what=what, why="(h_n is (num_layers*D, N, H_out) whatever batch_first says)")
     assert_close(state_axes(config, got), state_axes(config, want), tol, what=what, axes=STATE_AXES, against=against)
+
+
+# --- gradients ------------------------------------------------------------------------------------
+
+#: Per-dtype factor of the allowed error of a backpropagated gradient (see allowed_gradient_error).
+#: float32 about 8 eps: on 300 generated cases (3300 directional derivatives) torch.nn on the CPU
+#: needed at most 7e-9, so it stays >100x inside while TF32 (~1e-3 relative) does not. In float64
+#: the finite differences' own error (~1e-5 relative typically) dominates whatever this says.
+RTOL_GRAD = {"float64": 1e-13, "float32": 1e-6}
+
+
+def allowed_gradient_error(config: Config, steps: int, magnitude_: float, scale: float, oracle_error: float) -> float:
+    """The absolute error allowed for a directional derivative <dL/dθ, V> of the implementation.
+
+    ``oracle_error`` bounds the finite-difference estimate's own error (spec/finite_differences.py).
+    The implementation's error: every Jacobian factor of backpropagation is evaluated at values
+    that carry the forward's rounding, eps * magnitude in absolute terms, and the slopes of tanh and
+    sigmoid change by at most that much relatively (|f''/f'| <= 2), so each factor is relatively
+    off by ~eps * magnitude, and the errors of steps and layers add like a random walk, as in
+    ``allowed_error``. They are relative to the gradient, so ``scale`` is
+    max(|dL/dθ|_2 * rms(V), |<dL/dθ, V>|): the size of <g, V> for a random Gaussian V.
+    """
+    return oracle_error + RTOL_GRAD[config.dtype] * magnitude_ * math.sqrt(max(steps, 1) * config.num_layers) * scale
+
+
+def assert_derivative_close(got: float, want: float, tol: float, *, what: str, along: str, note: str = ""):
+    """One directional derivative of the implementation's loss against the oracle's."""
+    __tracebackhide__ = True
+    err = abs(got - want)
+    if err <= tol:  # False for NaN
+        return
+    raise Mismatch(
+        f"gradient of {what}: the directional derivative along {along} got {fmt(got)}, but should be {fmt(want)} "
+        f"(off by {fmt(err)}, {fmt(err / abs(want)) if want else 'inf'} relative; allowed {tol:.2g}){note}"
+    )

@@ -91,6 +91,9 @@ def pytest_generate_tests(metafunc):
         reason = impl.unavailable()
         if reason:
             marks.append(pytest.mark.skip(reason=f"{impl.name} unavailable: {reason}"))
+        elif not all(impl.claims(capability) for capability in spec.requires):
+            missing = sorted(c for c in spec.requires if not impl.claims(c))
+            marks.append(pytest.mark.skip(reason=f"not claimed: {', '.join(missing)} ({impl.name} declares not_claimed)"))
         elif not impl.modes & spec.modes:
             marks.append(pytest.mark.skip(reason=f"not applicable: {impl.name} implements {', '.join(sorted(impl.modes))}; {spec.id} covers {', '.join(sorted(spec.modes))}"))
         params.append(pytest.param(impl, id=impl.name, marks=marks))

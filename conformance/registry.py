@@ -9,15 +9,28 @@ An **adapter** is any object (or class with a no-argument constructor) with
     dtypes: collection of dtype names it claims (default: "float64", "float32")
     unavailable() -> str | None: a reason to skip every clause (e.g. no GPU)
     description: str, shown in the report header
+    not_claimed: collection of capabilities it does not offer, whose clauses are skipped as
+        "not claimed: <capability>" instead of failed; so far "gradients" (a forward-only one)
 
 ``weights`` are in torch's canonical names and layout (``weight_ih_l0``, gate blocks r|z|n),
 already in ``config.dtype`` on the CPU. ``x`` is laid out as the config says, ``h0`` is None
 (use the default, zeros) or ``(num_layers*D, N, H)``. The result may be torch tensors or
 NumPy arrays.
 
+**Gradients** (the ``grad.*`` clauses): the runner builds with weight tensors that require grad,
+calls the callable outside ``torch.no_grad`` on ``x`` and ``h0`` that require grad, and
+backpropagates from ``(output, h_n)``. It reads the weights' gradients from the callable's
+``parameters`` attribute if it has one (a mapping from canonical names to the tensors the forward
+really uses, e.g. a module's own Parameters after ``load_state_dict``), else from the weight
+tensors it passed to ``build``, which is right for any adapter that converts the weights with
+torch operations. An adapter that converts through NumPy, or that cannot backpropagate, declares
+``not_claimed = {"gradients"}``.
+
 A **drop-in class** mirrors ``torch.nn.RNN``/``torch.nn.GRU`` (same constructor keywords, same
 parameter names, ``forward(input, hx=None) -> (output, h_n)``); its cell kind is read from the
 ``mode`` attribute of an instance, as ``torch.nn.RNNBase`` sets it, or given with ``--rnn-kind``.
+Its gradients are read from the module's own parameters; a class attribute ``not_claimed``
+declares capabilities it lacks, as for adapters.
 """
 
 from __future__ import annotations
@@ -54,6 +67,10 @@ class Implementation:
     def description(self) -> str:
         return getattr(self.adapter, "description", type(self.adapter).__name__)
 
+    def claims(self, capability: str) -> bool:
+        """False for a capability the adapter lists in ``not_claimed`` (e.g. "gradients")."""
+        return capability not in frozenset(getattr(self.adapter, "not_claimed", ()))
+
     def unavailable(self) -> str | None:
         check = getattr(self.adapter, "unavailable", None)
         return check() if callable(check) else None
@@ -80,6 +97,7 @@ class ModuleAdapter:
         self.device = device
         names = sorted({f"{c.__module__}.{c.__qualname__}" for c in classes.values()})
         self.description = f"{' / '.join(names)} on {device}"
+        self.not_claimed = frozenset().union(*(getattr(c, "not_claimed", ()) for c in classes.values()))
 
     def construct(self, config: Config):
         import torch
@@ -98,6 +116,7 @@ class ModuleAdapter:
             x = x.to(self.device)
             return module(x) if h0 is None else module(x, h0.to(self.device))
 
+        call.parameters = dict(module.named_parameters())  # load_state_dict copied the weights into these
         return call
 
 

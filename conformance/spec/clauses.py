@@ -17,6 +17,7 @@ class Clause:
     statement: str
     modes: frozenset = ALL
     source: str = ""
+    requires: frozenset = frozenset()  # capabilities an implementation may declare it lacks (registry: not_claimed)
 
 
 CLAUSES = {
@@ -35,5 +36,8 @@ CLAUSES = {
         Clause("layout.batch_first", "batch_first=True equals the time-major run with input and output transposed; h_n is the same in both layouts.", ALL, "CONTRACT.md, Layouts; bug 4"),
         Clause("layout.unbatched", "Unbatched input (L, H_in) with h_0 (D*num_layers, H) equals a batch of one, whatever batch_first says.", ALL, "CONTRACT.md, Layouts"),
         Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
+        Clause("grad.input", "Backpropagation through time: the gradient with respect to the input x equals the oracle's (directional derivatives, any configuration).", ALL, "CONTRACT.md, differentiated; bug 9", frozenset({"gradients"})),
+        Clause("grad.h0", "The gradient with respect to h_0 equals the oracle's, slice layer*D + direction by that layer and direction.", ALL, "CONTRACT.md, Layers, differentiated", frozenset({"gradients"})),
+        Clause("grad.weights", "The gradient with respect to every parameter (each layer and direction, weights and biases) equals the oracle's.", ALL, "CONTRACT.md, Cells and Layers, differentiated", frozenset({"gradients"})),
     ]
 }
