@@ -67,5 +67,4 @@ def test_undeclared_forward_only_fails_saying_how_to_declare_it(pytester):
 def test_failure_names_the_tensor_and_the_missing_gradient(pytester):
     result, verdicts = run_suite(pytester, "tests.faults:H0Detached", "-k", "grad_h0", "--hypothesis-profile=catalogue")
     assert failed(verdicts) == {"grad.h0"}
-    result.stdout.fnmatch_lines(["*gradient of h_0: the directional derivative along * got 0, but should be *",
-                                 "*.grad was None after backward*"])
+    result.stdout.fnmatch_lines(["*gradient of h_0: the directional derivative along * got 0, but should be *.grad was None after backward*"])
