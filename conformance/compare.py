@@ -155,8 +155,9 @@ def allowed_gradient_error(config: Config, steps: int, magnitude_: float, scale:
     that carry the forward's rounding, eps * magnitude in absolute terms, and the slopes of tanh and
     sigmoid change by at most that much relatively (|f''/f'| <= 2), so each factor is relatively
     off by ~eps * magnitude, and the errors of steps and layers add like a random walk, as in
-    ``allowed_error``. They are relative to the gradient, so ``scale`` is
-    max(|dL/dθ|_2 * rms(V), |<dL/dθ, V>|): the size of <g, V> for a random Gaussian V.
+    ``allowed_error``. They are relative to the gradient and to the terms summed into it (over
+    steps and rows, which can cancel), so ``scale`` is max(|dL/dθ|_2 * rms(V), |<dL/dθ, V>|,
+    (|R|_2 + |S|_2) * rms(V)): the size of <g, V> for a random Gaussian V, or of its terms.
     """
     return oracle_error + RTOL_GRAD[config.dtype] * magnitude_ * math.sqrt(max(steps, 1) * config.num_layers) * scale
 

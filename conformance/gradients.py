@@ -99,9 +99,12 @@ class Probe:
     def compare(self, g, name: str, V):
         """(the implementation's <g, V>, the oracle's Derivative, the implementation's own allowance)."""
         want = self.derivative(name, V)
-        scale = max(float(np.linalg.norm(g)) * rms(V), abs(want.value))
+        # The gradient is a sum over steps and rows whose terms can cancel; its rounding is relative
+        # to the terms, which backpropagation scales from R and S.
+        terms = (np.linalg.norm(self.R) + np.linalg.norm(self.S)) * rms(V)
+        scale = max(float(np.linalg.norm(g)) * rms(V), abs(want.value), terms)
         if not np.isfinite(scale):
-            scale = abs(want.value)  # a non-finite gradient must not widen its own tolerance
+            scale = max(abs(want.value), terms)  # a non-finite gradient must not widen its own tolerance
         return float(np.sum(g * V)), want, allowed_gradient_error(self.config, self.case.seq_len, self.magnitude, scale, 0.0)
 
     def check(self, got: Gradients, name: str, count: int):
