@@ -141,10 +141,11 @@ def assert_state_close(config: Config, got, want, tol, what="h_n", against="the 
 # --- gradients ------------------------------------------------------------------------------------
 
 #: Per-dtype factor of the allowed error of a backpropagated gradient (see allowed_gradient_error).
-#: float32 about 8 eps: on 300 generated cases (3300 directional derivatives) torch.nn on the CPU
-#: needed at most 7e-9, so it stays >100x inside while TF32 (~1e-3 relative) does not. In float64
-#: the finite differences' own error (~1e-5 relative typically) dominates whatever this says.
-RTOL_GRAD = {"float64": 1e-13, "float32": 1e-6}
+#: float32 about 100 eps, as RTOL: on 400 generated cases (~4000 directional derivatives) torch.nn
+#: on the CPU needed at most 1.4e-7 (a 3-layer tanh network at gain 3, where the chaotic dynamics
+#: amplify rounding), so it stays >50x inside; typical cases need under 1e-9. In float64 the
+#: finite differences' own error (~1e-5 relative typically) dominates whatever this says.
+RTOL_GRAD = {"float64": 1e-13, "float32": 1e-5}
 
 
 def allowed_gradient_error(config: Config, steps: int, magnitude_: float, scale: float, oracle_error: float) -> float:
