@@ -10,6 +10,8 @@ An **adapter** is any object (or class with a no-argument constructor) with
     dtypes: collection of dtype names it claims (default: "float64", "float32")
     unavailable() -> str | None: a reason to skip every clause (e.g. no GPU)
     description: str, shown in the report header
+    not_claimed: collection of capabilities it does not offer, whose clauses are skipped as
+        "not claimed: <capability>" instead of failed; so far "gradients" (a forward-only one)
 
 ``weights`` are in torch's canonical names and layout (``weight_ih_l0``, gate blocks r|z|n),
 already in ``config.dtype`` on the CPU. ``x`` is laid out as the config says, ``h0`` is None
@@ -18,12 +20,23 @@ already in ``config.dtype`` on the CPU. ``x`` is laid out as the config says, ``
 is called as ``call(x, hx)`` with x ``(N, H_in)`` or ``(H_in,)`` and returns h' (LSTM: (h', c')).
 The result may be torch tensors or NumPy arrays.
 
+**Gradients** (the ``grad.*`` clauses): the runner builds with weight tensors that require grad,
+calls the callable outside ``torch.no_grad`` on ``x`` and ``h0`` that require grad, and
+backpropagates from ``(output, h_n)``. It reads the weights' gradients from the callable's
+``parameters`` attribute if it has one (a mapping from canonical names to the tensors the forward
+really uses, e.g. a module's own Parameters after ``load_state_dict``), else from the weight
+tensors it passed to ``build``, which is right for any adapter that converts the weights with
+torch operations. An adapter that converts through NumPy, or that cannot backpropagate, declares
+``not_claimed = {"gradients"}``.
+
 A **drop-in class** mirrors ``torch.nn.RNN``/``torch.nn.GRU`` (same constructor keywords, same
 parameter names, ``forward(input, hx=None) -> (output, h_n)``); its cell kind is read from the
 ``mode`` attribute of an instance, as ``torch.nn.RNNBase`` sets it, or given with ``--rnn-kind``.
 A drop-in **cell** mirrors ``torch.nn.RNNCell``/``GRUCell``/``LSTMCell``: it has no ``mode``; it
 is told by its class (``torch.nn.RNNCellBase``) or its parameter names (``weight_ih`` without
 ``_l0``), and its kind by the gate count of ``weight_ih``.
+Its gradients are read from the module's own parameters; a class attribute ``not_claimed``
+declares capabilities it lacks, as for adapters.
 """
 
 from __future__ import annotations
@@ -62,6 +75,10 @@ class Implementation:
     def description(self) -> str:
         return getattr(self.adapter, "description", type(self.adapter).__name__)
 
+    def claims(self, capability: str) -> bool:
+        """False for a capability the adapter lists in ``not_claimed`` (e.g. "gradients")."""
+        return capability not in frozenset(getattr(self.adapter, "not_claimed", ()))
+
     def unavailable(self) -> str | None:
         check = getattr(self.adapter, "unavailable", None)
         return check() if callable(check) else None
@@ -89,6 +106,7 @@ class ModuleAdapter:
         self.is_cell = cell
         names = sorted({f"{c.__module__}.{c.__qualname__}" for c in classes.values()})
         self.description = f"{' / '.join(names)} on {device}"
+        self.not_claimed = frozenset().union(*(getattr(c, "not_claimed", ()) for c in classes.values()))
 
     def construct(self, config: Config):
         import torch
@@ -107,6 +125,7 @@ class ModuleAdapter:
             x = x.to(self.device)
             return module(x) if h0 is None else module(x, map_state(lambda s: s.to(self.device), h0))
 
+        call.parameters = dict(module.named_parameters())  # load_state_dict copied the weights into these
         return call
 
 

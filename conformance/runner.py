@@ -153,3 +153,65 @@ def run_case(impl: Implementation, case, **changes) -> Result:
     args = dict(config=case.config, weights=case.weights, x=case.x, h0=case.h0)
     args.update(changes)
     return run(impl, **args)
+
+
+# --- gradients (backpropagation through time) ---------------------------------------------------
+
+
+class Gradients(NamedTuple):
+    """float64 copies of the gradients of L = sum(output * grad_output) + sum(h_n * grad_h_n)."""
+
+    x: np.ndarray
+    h0: np.ndarray | None  # None when h0 was not given
+    weights: dict[str, np.ndarray]
+    missing: frozenset  # tensors whose .grad was None after backward (reported as zeros)
+
+
+def leaf(array, config: Config):
+    return None if array is None else to_tensor(array, config).requires_grad_()
+
+
+def grad_of(tensor, name: str, missing: set) -> np.ndarray:
+    if tensor.grad is None:
+        missing.add(name)
+        return np.zeros(tuple(tensor.shape))
+    return as_array(tensor.grad, f"the gradient of {name}")[0]
+
+
+def run_with_grad(impl: Implementation, config: Config, weights, x, h0, grad_output, grad_h_n) -> Gradients:
+    """Build ``impl`` with weights that require grad, call it on ``x`` (and ``h0``), backpropagate
+    ``grad_output`` and ``grad_h_n``; the weights' gradients come from the built callable's
+    ``parameters`` if it has them, else from the tensors given to build (see registry)."""
+    __tracebackhide__ = True
+    import torch
+
+    tensors = {name: leaf(w, config) for name, w in weights.items()}
+    x_t, h0_t = leaf(x, config), leaf(h0, config)
+    try:
+        with torch.enable_grad():
+            call = impl.build(config, tensors)
+            result = call(x_t, h0_t)
+            if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(r, torch.Tensor) for r in result)):
+                raise ImplementationError(f"{impl.name} returned a {type(result).__name__}, but should return torch tensors (output, h_n) to be differentiated")
+            outputs = [r for r in result if r.requires_grad]
+            if not outputs:
+                raise ImplementationError(
+                    f"{impl.name}: neither output nor h_n requires grad, so nothing can be backpropagated "
+                    f"(a forward-only implementation declares not_claimed = {{'gradients'}})")
+            seeds = [to_tensor(g, config).to(r.device) for g, r in zip((grad_output, grad_h_n), result) if r.requires_grad]
+            torch.autograd.backward(outputs, seeds)
+    except (Mismatch, ImplementationError):
+        raise
+    except Exception as e:
+        raise ImplementationError(f"{impl.name} raised {type(e).__name__} in forward or backward: {e}") from e
+    params = getattr(call, "parameters", tensors)
+    unknown = sorted(set(weights) - set(params))
+    if unknown:
+        raise ImplementationError(f"{impl.name}: the built callable's `parameters` lack {', '.join(unknown)}, so their gradients cannot be read")
+    missing = set()
+    return Gradients(
+        x=grad_of(x_t, "x", missing),
+        h0=None if h0_t is None else grad_of(h0_t, "h_0", missing),
+        weights={name: grad_of(params[name], name, missing) for name in weights},
+        missing=frozenset(missing),
+    )

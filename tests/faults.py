@@ -286,6 +286,99 @@ class GRUCellResetBeforeMatmul(torch.nn.GRUCell):
         b_ih, b_hh = (b if b is not None else input.new_zeros(3 * self.hidden_size) for b in (self.bias_ih, self.bias_hh))
         return ResetBeforeMatmul().gru_cell(input, hx, self.weight_ih, self.weight_hh, b_ih, b_hh)
 
+# --- gradient-only faults: the forward is right, backpropagation is not --------------------------
+
+
+class TruncatedBPTT(Manual):
+    """Backpropagation truncated to one step (h detached between steps, as truncated BPTT does on
+    purpose between chunks): the recurrent term of every gradient is lost, h_0 gets none."""
+
+    modes = ELMAN_GRU  # the gradient clauses cover RNN and GRU
+
+    def cell(self, mode, x, h, w):
+        return super().cell(mode, x, h.detach(), w)
+
+
+class ResetGateGradDropped(Manual):
+    """A GRU backward that treats the reset gate as a constant: no gradient through r."""
+
+    modes = ELMAN_GRU  # the gradient clauses cover RNN and GRU
+
+    def gru_cell(self, x, h, W_ih, W_hh, b_ih, b_hh):
+        x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=-1)
+        h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=-1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        return (1 - z) * torch.tanh(x_n + r.detach() * h_n) + z * h
+
+
+class H0Detached(Manual):
+    """h_0 is copied into the kernel's state buffer detached: no gradient reaches h_0."""
+
+    modes = ELMAN_GRU  # the gradient clauses cover RNN and GRU
+
+    def initial_state(self, config, h0, N, x):
+        return super().initial_state(config, h0, N, x).detach()
+
+
+class WeightGradLastStepOnly(Manual):
+    """A kernel whose weight-gradient accumulator is overwritten at every step instead of added
+    to: the weights' gradients come from the last time step only."""
+
+    modes = ELMAN_GRU  # the gradient clauses cover RNN and GRU
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        frozen = tuple(t.detach() for t in w)
+        steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+        outputs = [None] * x.shape[0]
+        for i, t in enumerate(steps):
+            h = self.cell(mode, x[t], h, w if i == len(steps) - 1 else frozen)
+            outputs[t] = h
+        return torch.stack(outputs), h
+
+
+class LayerInputDetached(Manual):
+    """Layer k+1 reads layer k's output detached: gradients do not flow down the stack (lower
+    layers get only what reaches them through their own h_n)."""
+
+    modes = ELMAN_GRU  # the gradient clauses cover RNN and GRU
+
+    def next_layer_input(self, layer_outputs, x):
+        return layer_outputs[-1].detach()
+
+
+class TanhNoSquareBackward(torch.autograd.Function):
+    """tanh with a hand-written backward that forgets the square: dy/da = 1 - y, not 1 - y^2."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = torch.tanh(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * (1 - y)
+
+
+class HandWrittenTanhBackward(Manual):
+    """The tanh RNN cell through a custom autograd Function whose backward is wrong."""
+
+    def cell(self, mode, x, h, w):
+        if mode != "RNN_TANH":
+            return super().cell(mode, x, h, w)
+        W_ih, W_hh, b_ih, b_hh = w
+        return TanhNoSquareBackward.apply(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+
+
+class HnDetachedGRU(torch.nn.GRU):
+    """A drop-in torch.nn.GRU whose h_n carries no gradient (a kernel that backpropagates from the
+    output sequence only)."""
+
+    def forward(self, input, hx=None):
+        output, h_n = super().forward(input, hx)
+        return output, h_n.detach()
+
 
 # name for --rnn-impl -> the clauses expected to catch it (it must fail at least one of them; it
 # usually fails more, since most clauses compare whole results)
@@ -316,4 +409,11 @@ CATALOGUE = {
     "tests.faults:PackedHnSortedOrder": {"packed.matches_oracle"},
     "tests.faults:PackedOutputIndicesDropped": {"packed.matches_oracle"},
     "tests.faults:GRUCellResetBeforeMatmul": {"cell.matches_oracle"},
+    "tests.faults:TruncatedBPTT": {"grad.input", "grad.h0", "grad.weights"},
+    "tests.faults:ResetGateGradDropped": {"grad.input", "grad.h0", "grad.weights"},
+    "tests.faults:H0Detached": {"grad.h0"},
+    "tests.faults:WeightGradLastStepOnly": {"grad.weights"},
+    "tests.faults:LayerInputDetached": {"grad.input", "grad.h0", "grad.weights"},
+    "tests.faults:HandWrittenTanhBackward": {"grad.input", "grad.h0", "grad.weights"},
+    "tests.faults:HnDetachedGRU": {"grad.input", "grad.h0", "grad.weights"},
 }

@@ -19,6 +19,7 @@ class Clause:
     modes: frozenset = ALL
     source: str = ""
     cell: bool = False  # checks a cell (torch.nn.RNNCell/GRUCell/LSTMCell) rather than a sequence module
+    requires: frozenset = frozenset()  # capabilities an implementation may declare it lacks (registry: not_claimed)
 
 
 CLAUSES = {
@@ -44,5 +45,8 @@ CLAUSES = {
         Clause("packed.each_row_alone", "Each sequence of a PackedSequence batch gives the output and h_n of running it alone, unpadded.", ALL, "CONTRACT.md, Variable-length sequences; bug 5"),
         Clause("packed.padding_ignored", "A row's results do not depend on the padding around it: adding a longer row to the batch (more padding, with other values) changes nothing for the others.", ALL, "CONTRACT.md, Variable-length sequences; bug 5"),
         Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
+        Clause("grad.input", "Backpropagation through time: the gradient with respect to the input x equals the oracle's (directional derivatives, any configuration).", ELMAN | GRU, "CONTRACT.md, differentiated; bug 9", requires=frozenset({"gradients"})),
+        Clause("grad.h0", "The gradient with respect to h_0 equals the oracle's, slice layer*D + direction by that layer and direction.", ELMAN | GRU, "CONTRACT.md, Layers, differentiated", requires=frozenset({"gradients"})),
+        Clause("grad.weights", "The gradient with respect to every parameter (each layer and direction, weights and biases) equals the oracle's.", ELMAN | GRU, "CONTRACT.md, Cells and Layers, differentiated", requires=frozenset({"gradients"})),
     ]
 }

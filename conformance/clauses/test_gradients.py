@@ -1,0 +1,44 @@
+"""Backpropagation through time: gradients with respect to x, h_0 and every parameter equal the
+oracle's (CONTRACT.md, "Cells" and "Layers", differentiated; checked as directional derivatives).
+
+Sizes are the forward clauses' (sometimes tile-sized, sometimes up to 128 steps, where vanishing
+and exploding gradients break kernels) and every flag; unbatched input one draw in five. The
+implementation runs in eval mode, without torch.no_grad. Each finite difference costs four
+oracle runs, so each example checks a few directions: 2 for x and h_0, and one per parameter for
+up to 4 parameters drawn (labelled) from the configuration's; over the examples every parameter
+of every layer and direction is reached.
+"""
+
+from hypothesis import strategies as st
+
+from ..gradients import Probe
+from ..spec.config import parameter_shapes
+from ..strategies import mostly
+from . import clause, draw_case
+
+UNBATCHED = mostly(st.just(False), st.just(True))
+DIRECTIONS = 2
+PARAMETERS_PER_EXAMPLE = 4
+
+
+@clause("grad.input")
+def test_grad_input(impl, data):
+    probe = Probe(draw_case(data, impl, unbatched=UNBATCHED))
+    probe.check(probe.run(impl), "x", DIRECTIONS)
+
+
+@clause("grad.h0")
+def test_grad_h0(impl, data):
+    probe = Probe(draw_case(data, impl, unbatched=UNBATCHED, with_h0=True))
+    probe.check(probe.run(impl), "h_0", DIRECTIONS)
+
+
+@clause("grad.weights")
+def test_grad_weights(impl, data):
+    case = draw_case(data, impl, unbatched=UNBATCHED)
+    names = data.draw(st.lists(st.sampled_from(list(parameter_shapes(case.config))), min_size=1,
+                               max_size=PARAMETERS_PER_EXAMPLE, unique=True), label="parameters checked")
+    probe = Probe(case)
+    got = probe.run(impl)
+    for name in names:
+        probe.check(got, name, 1)
