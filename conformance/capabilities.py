@@ -10,6 +10,10 @@ The vocabulary is small and maps onto Config fields (and draw_case's ``unbatched
     unbatched      batched input only         layout.unbatched
     float32        float64 only               -
     float64        float32 only               -
+    gradients      -                          grad.input, grad.h0, grad.weights
+
+Which clauses are entirely about a capability is said by each clause's ``requires``
+(conformance/spec/clauses.py).
 
 An adapter declares them as ``not_claimed = {"bidirectional", ...}``; for a drop-in class (or on
 top of an adapter's own) pass ``--rnn-not-claimed=bidirectional,multi_layer``. Not claiming both
@@ -18,6 +22,7 @@ dtypes leaves nothing to check: every clause is then "not claimed".
 
 from __future__ import annotations
 
+from .spec.clauses import CLAUSES
 from .spec.config import DTYPES
 
 #: capability -> (draw_case keyword, the value drawn when it is not claimed)
@@ -29,14 +34,7 @@ PINS = {
     "unbatched": ("unbatched", False),
 }
 DTYPE_CAPABILITIES = frozenset(DTYPES)
-CAPABILITIES = frozenset(PINS) | DTYPE_CAPABILITIES
-
-#: clause id -> the capabilities it is entirely about
-REQUIRES = {
-    "stacking.chain": frozenset({"multi_layer"}),
-    "layout.batch_first": frozenset({"batch_first"}),
-    "layout.unbatched": frozenset({"unbatched"}),
-}
+CAPABILITIES = frozenset(PINS) | DTYPE_CAPABILITIES | {"gradients"}
 
 
 class CapabilityError(ValueError):
@@ -69,7 +67,7 @@ def out_of_scope(impl, clause_id: str) -> str | None:
     """Why the clause is entirely not claimed by ``impl``, or None."""
     if not claimed_dtypes(impl):
         return f"{impl.name} claims no dtype this suite checks ({', '.join(DTYPES)})"
-    missing = REQUIRES.get(clause_id, frozenset()) & not_claimed(impl)
+    missing = CLAUSES[clause_id].requires & not_claimed(impl)
     if missing:
         return f"{impl.name} does not claim {', '.join(sorted(missing))}, which {clause_id} is about"
     return None

@@ -139,9 +139,6 @@ def pytest_generate_tests(metafunc):
         elif impl.is_cell != spec.cell:
             what = ("a cell (one step)", "sequence modules") if impl.is_cell else ("a sequence module", "cells")
             marks.append(pytest.mark.skip(reason=f"not applicable: {impl.name} is {what[0]}; {spec.id} checks {what[1]}"))
-        elif not all(impl.claims(capability) for capability in spec.requires):
-            missing = sorted(c for c in spec.requires if not impl.claims(c))
-            marks.append(pytest.mark.skip(reason=f"not claimed: {', '.join(missing)} ({impl.name} declares not_claimed)"))
         elif not impl.modes & spec.modes:
             marks.append(pytest.mark.skip(reason=f"not applicable: {impl.name} implements {', '.join(sorted(impl.modes))}; {spec.id} covers {', '.join(sorted(spec.modes))}"))
         params.append(pytest.param(impl, id=impl.name, marks=marks))

@@ -76,8 +76,10 @@ class Implementation:
         return getattr(self.adapter, "description", type(self.adapter).__name__)
 
     def claims(self, capability: str) -> bool:
-        """False for a capability the adapter lists in ``not_claimed`` (e.g. "gradients")."""
-        return capability not in frozenset(getattr(self.adapter, "not_claimed", ()))
+        """False for a capability in the adapter's ``not_claimed`` or --rnn-not-claimed."""
+        from .capabilities import not_claimed
+
+        return capability not in not_claimed(self)
 
     def unavailable(self) -> str | None:
         check = getattr(self.adapter, "unavailable", None)
