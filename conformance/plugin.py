@@ -21,12 +21,23 @@ def pytest_addoption(parser):
         help="cell kinds the implementation claims (RNN_TANH, RNN_RELU, GRU); default: its `modes` or, for a "
         "torch.nn-like class, its instances' `mode` attribute.",
     )
+    group.addoption(
+        "--rnn-dtypes", default=None, metavar="DTYPE[,DTYPE]",
+        help="dtypes the implementation claims (float64, float32, bfloat16, float16); default: its `dtypes` "
+        "or, for a torch.nn-like class, float64,float32.",
+    )
 
 
 def parse_modes(value: str | None):
     if value is None:
         return None
     return tuple(m.strip().upper() for m in value.split(",") if m.strip())
+
+
+def parse_dtypes(value: str | None):
+    if value is None:
+        return None
+    return tuple(d.strip().lower() for d in value.split(",") if d.strip())
 
 
 def pytest_configure(config):
@@ -38,7 +49,8 @@ def pytest_configure(config):
     from .registry import ResolveError, resolve
 
     try:
-        config.stash[IMPLS] = [resolve(name, parse_modes(config.getoption("rnn_kind"))) for name in names]
+        modes, dtypes = parse_modes(config.getoption("rnn_kind")), parse_dtypes(config.getoption("rnn_dtypes"))
+        config.stash[IMPLS] = [resolve(name, modes, dtypes) for name in names]
     except ResolveError as e:
         raise pytest.UsageError(f"--rnn-impl: {e}") from None
 

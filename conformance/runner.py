@@ -38,15 +38,38 @@ def as_array(value, what: str) -> tuple[np.ndarray, str]:
     raise ImplementationError(f"{what} is a {type(value).__name__}, but should be a torch.Tensor (or a NumPy array)")
 
 
-def run(impl: Implementation, config: Config, weights, x, h0=None) -> Result:
-    """Build ``impl`` for ``config`` with ``weights`` and call it on ``x`` (and ``h0``)."""
+def tensors(config: Config, weights, x, h0=None):
+    """The torch tensors an implementation is given: (weights, x, h0), contiguous, in ``config.dtype``."""
+    return {name: to_tensor(w, config) for name, w in weights.items()}, to_tensor(x, config), to_tensor(h0, config)
+
+
+def non_contiguous(t, how: str):
+    """The same values as ``t`` in non-contiguous storage (bug 9): ``"strided"``, every other
+    element of a tensor twice as wide; ``"transposed"``, stored with its first two axes swapped."""
+    import torch
+
+    if t is None or t.dim() < 2:
+        return t
+    if how == "strided":
+        wide = torch.full((*t.shape[:-1], 2 * t.shape[-1]), float("nan"), dtype=t.dtype)
+        wide[..., ::2] = t
+        return wide[..., ::2]
+    if how == "transposed":
+        return t.transpose(0, 1).contiguous().transpose(0, 1)
+    raise ValueError(f"unknown layout {how!r}")
+
+
+LAYOUTS = ("strided", "transposed")
+
+
+def call(impl: Implementation, config: Config, weights, x, h0=None) -> Result:
+    """Build ``impl`` with the weight tensors and call it on the tensors ``x`` (and ``h0``), as given."""
     __tracebackhide__ = True
     import torch
 
-    tensors = {name: to_tensor(w, config) for name, w in weights.items()}
     try:
         with torch.no_grad():
-            result = impl.build(config, tensors)(to_tensor(x, config), to_tensor(h0, config))
+            result = impl.build(config, weights)(x, h0)
     except (Mismatch, ImplementationError):
         raise
     except Exception as e:
@@ -58,8 +81,18 @@ def run(impl: Implementation, config: Config, weights, x, h0=None) -> Result:
     return Result(output, h_n, output_dtype, h_n_dtype)
 
 
+def run(impl: Implementation, config: Config, weights, x, h0=None, *, layout: str | None = None) -> Result:
+    """Build ``impl`` for ``config`` with ``weights`` and call it on ``x`` (and ``h0``); ``layout``
+    (one of LAYOUTS) gives it non-contiguous x and h0."""
+    __tracebackhide__ = True
+    weights, x, h0 = tensors(config, weights, x, h0)
+    if layout is not None:
+        x, h0 = non_contiguous(x, layout), non_contiguous(h0, layout)
+    return call(impl, config, weights, x, h0)
+
+
 def run_case(impl: Implementation, case, **changes) -> Result:
-    """Run a case; ``changes`` replaces any of config/weights/x/h0."""
+    """Run a case; ``changes`` replaces any of config/weights/x/h0, or sets ``layout``."""
     __tracebackhide__ = True
     args = dict(config=case.config, weights=case.weights, x=case.x, h0=case.h0)
     args.update(changes)

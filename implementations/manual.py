@@ -11,6 +11,7 @@ import torch
 
 class Manual:
     modes = ("RNN_TANH", "RNN_RELU", "GRU")
+    dtypes = ("float64", "float32", "bfloat16", "float16")
     description = "explicit time loop in torch ops (implementations.manual)"
 
     def build(self, config, weights):
@@ -51,6 +52,13 @@ class Manual:
             outputs[t] = h
         return torch.stack(outputs), h
 
+    def dropout(self, config, output, layer):
+        """Dropout on layer ``layer``'s output sequence: between layers only (never after the last
+        one), in training mode only."""
+        if layer == config.num_layers - 1 or not config.training:
+            return output
+        return torch.nn.functional.dropout(output, config.dropout, training=True)
+
     def next_layer_input(self, layer_outputs, x):
         """What layer k+1 reads: layer k's output (all layers' outputs so far are given)."""
         return layer_outputs[-1]
@@ -79,7 +87,7 @@ class Manual:
                 out, h = self.run_direction(config.mode, layer_input, h0[layer * config.directions + direction], w, reverse=direction == 1)
                 halves.append(out)
                 h_n.append(h)
-            layer_outputs.append(torch.cat(halves, dim=2))
+            layer_outputs.append(self.dropout(config, torch.cat(halves, dim=2), layer))
             layer_input = self.next_layer_input(layer_outputs, x)
         output, h_n = layer_outputs[-1], torch.stack(h_n)
         if unbatched:

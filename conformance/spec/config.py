@@ -9,6 +9,8 @@ from dataclasses import dataclass
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3}
 MODES = tuple(GATES)
 DTYPES = ("float64", "float32")
+#: Half-precision dtypes: checked only where an implementation claims them (adapter ``dtypes``).
+REDUCED_DTYPES = ("bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Config:
     batch_first: bool = False
     bidirectional: bool = False
     dtype: str = "float64"
+    dropout: float = 0.0
+    training: bool = False  # how it runs, like dtype: train mode (dropout active) or eval mode
 
     def __post_init__(self):
         if self.mode not in GATES:
@@ -62,6 +66,8 @@ class Config:
         )
         if self.nonlinearity:
             kwargs["nonlinearity"] = self.nonlinearity
+        if self.dropout:
+            kwargs["dropout"] = self.dropout
         return kwargs
 
 
