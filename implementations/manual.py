@@ -72,7 +72,32 @@ class Manual:
             output = output.transpose(0, 1)
         return output, h_n
 
+    # --- the errors torch raises (CONTRACT.md, "Errors") ---------------------------------------------
+
+    def check_rank(self, x):
+        if x.dim() not in (2, 3):
+            raise ValueError(f"input must be 2-D (L, H_in) or 3-D (L, N, H_in), got {x.dim()}-D")
+
+    def check_input(self, config, weights, x):
+        if x.shape[-1] != config.input_size:
+            raise RuntimeError(f"input width {x.shape[-1]}, expected input_size {config.input_size}")
+        if x.shape[1 if config.batch_first and x.dim() == 3 else 0] == 0:
+            raise RuntimeError("sequence length 0")
+        if x.dtype != weights["weight_ih_l0"].dtype:
+            raise ValueError(f"input dtype {x.dtype} does not match weight dtype {weights['weight_ih_l0'].dtype}")
+
+    def check_h0(self, config, x, h0):
+        if h0 is None:
+            return
+        rows = () if x.dim() == 2 else (x.shape[0 if config.batch_first else 1],)
+        shape = (config.num_layers * config.directions, *rows, config.hidden_size)
+        if tuple(h0.shape) != shape or h0.dtype != x.dtype:
+            raise RuntimeError(f"h_0 is {tuple(h0.shape)} {h0.dtype}, expected {shape} {x.dtype}")
+
     def forward(self, config, weights, x, h0):
+        self.check_rank(x)
+        self.check_input(config, weights, x)
+        self.check_h0(config, x, h0)
         unbatched = x.dim() == 2
         if unbatched:
             x, h0 = x.unsqueeze(1), None if h0 is None else h0.unsqueeze(1)
