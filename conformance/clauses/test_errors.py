@@ -55,7 +55,7 @@ def test_input_width(impl, data):
 
 
 @clause("errors.h0_shape")
-def test_h0_shape(impl, data):
+def test_bad_h0_refused(impl, data):
     case = draw_case(data, impl, with_h0=True, **SMALL)
     right = case.h0.shape
     axis = data.draw(st.sampled_from(range(len(right))), label="dimension made wrong")
