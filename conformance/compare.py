@@ -16,6 +16,12 @@ Tolerance policy (one table, keyed by dtype; see ``allowed_error``):
   0.07% of the allowance; ``tests/test_tolerances.py`` keeps checking that it stays at least 10x
   inside, so a correct implementation with another summation order has room, while TF32
   (~1e-3 relative) or a half-precision accumulator does not.
+* bfloat16 (eps 2^-8) and float16 (eps 2^-11), checked where an implementation claims them: RTOL is
+  about 10 eps (4e-2 and 5e-3). Measured on 300 generated cases each (every mode, layer count,
+  direction, up to 128 steps), torch.nn on the CPU used at most 0.28 eps (bfloat16) and 0.40 eps
+  (float16) of ``eps * magnitude * sqrt(steps * num_layers)``, the manual loop in torch ops 0.59
+  and 0.41 eps: so within 1/17 of the allowance, and ``tests/test_tolerances.py`` keeps the 10x.
+  (Half precision rounds the state at every step, so eps, not a multiple of 100 eps, is the scale.)
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import numpy as np
 from .spec.config import Config
 from .state import STATE_NAMES, parts
 
-RTOL = {"float64": 1e-13, "float32": 1e-5}
+RTOL = {"float64": 1e-13, "float32": 1e-5, "bfloat16": 4e-2, "float16": 5e-3}
 
 
 class Mismatch(AssertionError):

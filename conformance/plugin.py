@@ -35,6 +35,11 @@ def pytest_addoption(parser):
         help="share Hypothesis's example database, so a failure found by one job is replayed first by the next: "
         "redis://host:port/db (RedisExampleDatabase), or a directory. Also read from RNN_CONFORMANCE_DATABASE.",
     )
+    group.addoption(
+        "--rnn-dtypes", default=None, metavar="DTYPE[,DTYPE]",
+        help="dtypes the implementation claims (float64, float32, bfloat16, float16); default: its `dtypes` "
+        "or, for a torch.nn-like class, float64,float32.",
+    )
 
 
 def parse_modes(value: str | None):
@@ -54,6 +59,12 @@ def share_cores_between_xdist_workers():
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+
+
+def parse_dtypes(value: str | None):
+    if value is None:
+        return None
+    return tuple(d.strip().lower() for d in value.split(",") if d.strip())
 
 
 @pytest.hookimpl(trylast=True)  # after Hypothesis's plugin has loaded --hypothesis-profile
@@ -76,7 +87,8 @@ def pytest_configure(config):
     from .registry import ResolveError, resolve
 
     try:
-        config.stash[IMPLS] = [resolve(name, parse_modes(config.getoption("rnn_kind"))) for name in names]
+        modes, dtypes = parse_modes(config.getoption("rnn_kind")), parse_dtypes(config.getoption("rnn_dtypes"))
+        config.stash[IMPLS] = [resolve(name, modes, dtypes) for name in names]
     except ResolveError as e:
         raise pytest.UsageError(f"--rnn-impl: {e}") from None
 

@@ -7,12 +7,13 @@ An **adapter** is any object (or class with a no-argument constructor) with
 
     optional:
     is_cell: True if it is one step (mirrors torch.nn.RNNCell/GRUCell/LSTMCell; default False)
-    dtypes: collection of dtype names it claims (default: "float64", "float32")
+    dtypes: collection of dtype names it claims (default: "float64", "float32"; also "bfloat16", "float16")
     unavailable() -> str | None: a reason to skip every clause (e.g. no GPU)
     description: str, shown in the report header
     not_claimed: collection of capabilities it does not offer, whose clauses are skipped as
         "not claimed: <capability>" instead of failed; so far "gradients" (a forward-only one)
 
+``config.training`` says train mode (dropout ``config.dropout`` between layers) or eval mode.
 ``weights`` are in torch's canonical names and layout (``weight_ih_l0``, gate blocks r|z|n),
 already in ``config.dtype`` on the CPU. ``x`` is laid out as the config says, ``h0`` is None
 (use the default, zeros) or ``(num_layers*D, N, H)``; for LSTM h0 and h_n are the tuples
@@ -42,10 +43,11 @@ declares capabilities it lacks, as for adapters.
 from __future__ import annotations
 
 import importlib
+import warnings
 from importlib.metadata import entry_points
 from typing import Callable, Collection
 
-from .spec.config import DTYPES, GATES, MODES, Config
+from .spec.config import DTYPES, GATES, MODES, REDUCED_DTYPES, Config
 from .state import map_state
 
 ENTRY_POINT_GROUP = "rnn_conformance.implementations"
@@ -94,6 +96,14 @@ class Implementation:
         view.__dict__.update(self.__dict__, modes=self.modes & frozenset(modes))
         return view
 
+    @property
+    def constructible(self) -> bool:
+        """A drop-in class: its constructor can be asked to refuse bad arguments."""
+        return isinstance(self.adapter, ModuleAdapter)
+
+    def construct(self, config: Config):
+        return self.adapter.construct(config)
+
     def __repr__(self):
         return f"Implementation({self.name!r}, modes={sorted(self.modes)}{', cell' if self.is_cell else ''})"
 
@@ -101,8 +111,9 @@ class Implementation:
 class ModuleAdapter:
     """Adapts torch.nn-like classes: construct with the config, load the weights, call forward."""
 
-    def __init__(self, classes: dict[str, type], device: str = "cpu", cell: bool = False):
+    def __init__(self, classes: dict[str, type], device: str = "cpu", cell: bool = False, dtypes=DTYPES):
         self.classes = classes
+        self.dtypes = tuple(dtypes)
         self.modes = tuple(classes)
         self.device = device
         self.is_cell = cell
@@ -113,11 +124,14 @@ class ModuleAdapter:
     def construct(self, config: Config):
         import torch
 
-        module = self.classes[config.mode](**config.module_kwargs())
+        with warnings.catch_warnings():
+            # torch warns that dropout does nothing with one layer; the dropout clauses check that.
+            warnings.filterwarnings("ignore", message="dropout option adds dropout after all but last", category=UserWarning)
+            module = self.classes[config.mode](**config.module_kwargs())
         mode = getattr(module, "mode", config.mode)
         if mode != config.mode:
             raise AssertionError(f"constructed with {config.module_kwargs()}, the module reports mode {mode!r}, but should be {config.mode!r}")
-        return module.to(device=self.device, dtype=getattr(torch, config.dtype)).eval()
+        return module.to(device=self.device, dtype=getattr(torch, config.dtype)).train(config.training)
 
     def build(self, config: Config, weights):
         module = self.construct(config)
@@ -192,8 +206,9 @@ def load_object(name: str):
     return obj
 
 
-def resolve(name: str, modes: Collection[str] | None = None) -> Implementation:
-    """``modes`` (from --rnn-kind) overrides what the implementation says it implements."""
+def resolve(name: str, modes: Collection[str] | None = None, dtypes: Collection[str] | None = None) -> Implementation:
+    """``modes`` (from --rnn-kind) overrides what the implementation says it implements, and
+    ``dtypes`` (from --rnn-dtypes) the dtypes it claims."""
     import torch
 
     obj = load_object(name)
@@ -209,4 +224,9 @@ def resolve(name: str, modes: Collection[str] | None = None) -> Implementation:
             f"nor an adapter (an object with build(config, weights))"
         )
     impl = Implementation(name, adapter, modes)
+    if dtypes is not None:
+        unknown = set(dtypes) - set(DTYPES + REDUCED_DTYPES)
+        if unknown:
+            raise ResolveError(f"--rnn-dtypes: unknown dtype(s) {', '.join(sorted(unknown))} (known: {', '.join(DTYPES + REDUCED_DTYPES)})")
+        impl.dtypes = frozenset(dtypes)
     return impl

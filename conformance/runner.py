@@ -114,24 +114,42 @@ def unpack(output, packed_input, total_length: int, config: Config):
     return padded
 
 
-def run(impl: Implementation, config: Config, weights, x, h0=None, lengths=None, enforce_sorted=False) -> Result:
-    """Build ``impl`` for ``config`` with ``weights`` and call it on ``x`` (and ``h0``: an array, or
-    (h_0, c_0) for LSTM). With ``lengths`` (one per row), ``x`` is packed first (rows sorted by
-    decreasing length when ``enforce_sorted``) and the output must be a PackedSequence."""
+def tensors(config: Config, weights, x, h0=None):
+    """The torch tensors an implementation is given: (weights, x, h0), contiguous, in ``config.dtype``."""
+    return {name: to_tensor(w, config) for name, w in weights.items()}, to_tensor(x, config), map_state(lambda s: to_tensor(s, config), h0)
+
+
+def non_contiguous(t, how: str):
+    """The same values as ``t`` in non-contiguous storage (bug 9): ``"strided"``, every other
+    element of a tensor twice as wide; ``"transposed"``, stored with its first two axes swapped."""
+    import torch
+
+    if t is None or t.dim() < 2:
+        return t
+    if how == "strided":
+        wide = torch.full((*t.shape[:-1], 2 * t.shape[-1]), float("nan"), dtype=t.dtype)
+        wide[..., ::2] = t
+        return wide[..., ::2]
+    if how == "transposed":
+        return t.transpose(0, 1).contiguous().transpose(0, 1)
+    raise ValueError(f"unknown layout {how!r}")
+
+
+LAYOUTS = ("strided", "transposed")
+
+
+def call(impl: Implementation, config: Config, weights, x, h0=None, *, total_length: int | None = None) -> Result:
+    """Build ``impl`` with the weight tensors and call it on the tensors ``x`` (and ``h0``), as
+    given. A packed ``x`` must give a packed output, padded back to ``total_length`` steps."""
     __tracebackhide__ = True
     import torch
 
-    tensors = {name: to_tensor(w, config) for name, w in weights.items()}
-    x_in = to_tensor(x, config)
-    if lengths is not None:
-        x_in = pack(x_in, lengths, config, enforce_sorted)
-
-    def call():
+    def invoke():
         with torch.no_grad():
-            return impl.build(config, tensors)(x_in, map_state(lambda s: to_tensor(s, config), h0))
+            return impl.build(config, weights)(x, h0)
 
     try:
-        result = call_with_time_limit(impl.name, call)
+        result = call_with_time_limit(impl.name, invoke)
     except (Mismatch, ImplementationError):
         raise
     except Exception as e:
@@ -141,14 +159,31 @@ def run(impl: Implementation, config: Config, weights, x, h0=None, lengths=None,
         return Result(parts(state)[0], state, dtype, dtype)
     if not (isinstance(result, tuple) and len(result) == 2):
         raise ImplementationError(f"{impl.name} returned a {type(result).__name__}, but should return a tuple (output, h_n)")
-    output = result[0] if lengths is None else unpack(result[0], x_in, x.shape[1 if config.batch_first else 0], config)
+    output = result[0] if total_length is None else unpack(result[0], x, total_length, config)
     output, output_dtype = as_array(output, "output")
     h_n, h_n_dtype = as_state(result[1], config, "h_n")
     return Result(output, h_n, output_dtype, h_n_dtype)
 
 
+def run(impl: Implementation, config: Config, weights, x, h0=None, lengths=None, enforce_sorted=False, *, layout: str | None = None) -> Result:
+    """Build ``impl`` for ``config`` with ``weights`` and call it on ``x`` (and ``h0``: an array, or
+    (h_0, c_0) for LSTM). With ``lengths`` (one per row), ``x`` is packed first (rows sorted by
+    decreasing length when ``enforce_sorted``) and the output must be a PackedSequence.
+    ``layout`` (one of LAYOUTS) gives it non-contiguous x and h0."""
+    __tracebackhide__ = True
+    weights, x_t, h0_t = tensors(config, weights, x, h0)
+    if layout is not None:
+        x_t, h0_t = non_contiguous(x_t, layout), map_state(lambda s: non_contiguous(s, layout), h0_t)
+    total_length = None
+    if lengths is not None:
+        total_length = x.shape[1 if config.batch_first else 0]
+        x_t = pack(x_t, lengths, config, enforce_sorted)
+    return call(impl, config, weights, x_t, h0_t, total_length=total_length)
+
+
 def run_case(impl: Implementation, case, **changes) -> Result:
-    """Run a case; ``changes`` replaces any of config/weights/x/h0 (or adds lengths/enforce_sorted)."""
+    """Run a case; ``changes`` replaces any of config/weights/x/h0, adds lengths/enforce_sorted, or
+    sets ``layout``."""
     __tracebackhide__ = True
     args = dict(config=case.config, weights=case.weights, x=case.x, h0=case.h0)
     args.update(changes)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from conformance.state import combine, first, map_state
+from conformance.state import combine, first, map_state, parts
 
 
 class Manual:
     modes = ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
+    dtypes = ("float64", "float32", "bfloat16", "float16")
     description = "explicit time loop in torch ops (implementations.manual)"
 
     def build(self, config, weights):
@@ -122,6 +123,13 @@ class Manual:
 
     # --- the whole network ------------------------------------------------------------------------
 
+    def dropout(self, config, output, layer):
+        """Dropout on layer ``layer``'s output sequence: between layers only (never after the last
+        one), in training mode only."""
+        if layer == config.num_layers - 1 or not config.training:
+            return output
+        return torch.nn.functional.dropout(output, config.dropout, training=True)
+
     def next_layer_input(self, layer_outputs, x):
         """What layer k+1 reads: layer k's output (all layers' outputs so far are given)."""
         return layer_outputs[-1]
@@ -137,6 +145,29 @@ class Manual:
             output = output.transpose(0, 1)
         return output, h_n
 
+    # --- the errors torch raises (CONTRACT.md, "Errors") ---------------------------------------------
+
+    def check_rank(self, x):
+        if x.dim() not in (2, 3):
+            raise ValueError(f"input must be 2-D (L, H_in) or 3-D (L, N, H_in), got {x.dim()}-D")
+
+    def check_input(self, config, weights, x):
+        if x.shape[-1] != config.input_size:
+            raise RuntimeError(f"input width {x.shape[-1]}, expected input_size {config.input_size}")
+        if x.shape[1 if config.batch_first and x.dim() == 3 else 0] == 0:
+            raise RuntimeError("sequence length 0")
+        if x.dtype != weights["weight_ih_l0"].dtype:
+            raise ValueError(f"input dtype {x.dtype} does not match weight dtype {weights['weight_ih_l0'].dtype}")
+
+    def check_h0(self, config, x, h0):
+        if h0 is None:
+            return
+        rows = () if x.dim() == 2 else (x.shape[0 if config.batch_first else 1],)
+        for state, width in zip(parts(h0), (config.h_out, config.hidden_size)):  # h, and c for LSTM
+            shape = (config.num_layers * config.directions, *rows, width)
+            if tuple(state.shape) != shape or state.dtype != x.dtype:
+                raise RuntimeError(f"h_0 is {tuple(state.shape)} {state.dtype}, expected {shape} {x.dtype}")
+
     def run_layers(self, config, weights, x, h0, lengths=None):
         """Time-major (L, N, H_in); returns the top layer's output and h_n (LSTM: (h_n, c_n))."""
         h0 = self.initial_state(config, h0, x.shape[1], x)
@@ -149,13 +180,16 @@ class Manual:
                 out, h = self.run_direction(config.mode, layer_input, map_state(lambda s: s[index], h0), w, reverse=direction == 1, lengths=lengths)
                 halves.append(out)
                 h_n.append(h)
-            layer_outputs.append(torch.cat(halves, dim=2))
+            layer_outputs.append(self.dropout(config, torch.cat(halves, dim=2), layer))
             layer_input = self.next_layer_input(layer_outputs, x)
         return layer_outputs[-1], combine(torch.stack, h_n)
 
     def forward(self, config, weights, x, h0):
         if isinstance(x, PackedSequence):
             return self.forward_packed(config, weights, x, h0)
+        self.check_rank(x)
+        self.check_input(config, weights, x)
+        self.check_h0(config, x, h0)
         unbatched = x.dim() == 2
         if unbatched:
             x, h0 = x.unsqueeze(1), map_state(lambda s: s.unsqueeze(1), h0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from conformance.registry import ModuleAdapter
+from conformance.spec.config import DTYPES, REDUCED_DTYPES
 
 CLASSES = {"RNN_TANH": torch.nn.RNN, "RNN_RELU": torch.nn.RNN, "GRU": torch.nn.GRU, "LSTM": torch.nn.LSTM}
 CELL_CLASSES = {"RNN_TANH": torch.nn.RNNCell, "RNN_RELU": torch.nn.RNNCell, "GRU": torch.nn.GRUCell, "LSTM": torch.nn.LSTMCell}
@@ -28,5 +29,6 @@ class TorchCUDA(ModuleAdapter):
         return super().build(config, weights)
 
 
-cpu = ModuleAdapter(CLASSES, device="cpu")
+# torch 2.13 runs RNN and GRU in bfloat16 and float16 on the CPU (see compare.py for their tolerances).
+cpu = ModuleAdapter(CLASSES, device="cpu", dtypes=DTYPES + REDUCED_DTYPES)
 cuda = TorchCUDA()

@@ -380,6 +380,217 @@ class HnDetachedGRU(torch.nn.GRU):
         return output, h_n.detach()
 
 
+# --- invariances -------------------------------------------------------------------------------
+
+
+class LargeBatchRowsMixed(Manual):
+    """Bug 10: a large-batch path (N > 32) that reduces over the wrong axis: every row's state is
+    pulled towards the batch mean before each step."""
+
+    modes = ELMAN_GRU
+
+    def cell(self, mode, x, h, w):
+        if h.dim() == 2 and h.shape[0] > 32:
+            h = 0.5 * (h + h.mean(0, keepdim=True))
+        return super().cell(mode, x, h, w)
+
+
+class SequenceCentred(Manual):
+    """Not causal: each layer's input is centred over the whole sequence (a sequence-level
+    normalisation that looks at the future)."""
+
+    modes = ELMAN_GRU
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        return super().run_direction(mode, x - x.mean(0, keepdim=True), h, w, reverse, lengths)
+
+
+class StaleHn(Manual):
+    """h_n taken from the wrong step: the state before the last step (h_0 for one step)."""
+
+    modes = ELMAN_GRU
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        outputs, _ = super().run_direction(mode, x, h, w, reverse, lengths)
+        if x.shape[0] == 1:
+            return outputs, h
+        return outputs, outputs[1 if reverse else -2]
+
+
+class RandomSummationOrder(Manual):
+    """Bug 11: the recurrent matmul sums over hidden units in a random order for H >= 16 (e.g.
+    work split among threads as they come), so repeat runs differ in the last bits."""
+
+    modes = ELMAN_GRU
+
+    def cell(self, mode, x, h, w):
+        W_ih, W_hh, b_ih, b_hh = w
+        if h.shape[-1] < 16:
+            return super().cell(mode, x, h, w)
+        perm = torch.randperm(h.shape[-1])
+        return super().cell(mode, x, h[..., perm], (W_ih, W_hh[:, perm], b_ih, b_hh))
+
+
+class H0ModifiedInPlace(Manual):
+    """The caller's h_0 is used as the state buffer: the final state is written into it."""
+
+    modes = ELMAN_GRU
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        outputs, last = super().run_direction(mode, x, h, w, reverse)
+        h.copy_(last)
+        return outputs, h
+
+
+class AssumesContiguous(Manual):
+    """Bug 9: reads x and h_0 from raw storage as if they were contiguous."""
+
+    modes = ELMAN_GRU
+
+    def forward(self, config, weights, x, h0):
+        def raw(t):
+            return None if t is None else torch.as_strided(t, t.shape, torch.empty(t.shape).stride())
+
+        return super().forward(config, weights, raw(x), raw(h0))
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class InputWidthPadded(Manual):
+    """Accepts any input width: pads x with zeros or truncates it to input_size."""
+
+    modes = ELMAN_GRU
+
+    def forward(self, config, weights, x, h0):
+        width = x.shape[-1]
+        if width > config.input_size:
+            x = x[..., : config.input_size]
+        elif width < config.input_size:
+            x = torch.nn.functional.pad(x, (0, config.input_size - width))
+        return super().forward(config, weights, x, h0)
+
+
+class H0ShapeNotChecked(Manual):
+    """h_0 is never checked: extra layers are ignored and a batch of 1 broadcasts."""
+
+    modes = ELMAN_GRU
+
+    def check_h0(self, config, x, h0):
+        pass
+
+
+class RankNotChecked(Manual):
+    """Any input that is not 2-D is taken as batched: a 4-D input broadcasts through the matmuls."""
+
+    modes = ELMAN_GRU
+
+    def check_rank(self, x):
+        pass
+
+
+class ZeroLengthReturnsH0(Manual):
+    """A sequence of length 0 returns an empty output and h_0 instead of raising."""
+
+    modes = ELMAN_GRU
+
+    def forward(self, config, weights, x, h0):
+        if x.dim() == 3 and x.shape[1 if config.batch_first else 0] == 0:
+            N = x.shape[0 if config.batch_first else 1]
+            h0 = x.new_zeros(config.num_layers * config.directions, N, config.hidden_size) if h0 is None else h0
+            return x.new_zeros(*x.shape[:2], config.directions * config.hidden_size), h0
+        return super().forward(config, weights, x, h0)
+
+
+class SilentDtypeCast(Manual):
+    """Casts x and h_0 to the weights' dtype instead of refusing a mismatch."""
+
+    modes = ELMAN_GRU
+
+    def forward(self, config, weights, x, h0):
+        dtype = weights["weight_ih_l0"].dtype
+        return super().forward(config, weights, x.to(dtype), None if h0 is None else h0.to(dtype))
+
+
+class GRUAcceptsProjSize(torch.nn.GRU):
+    """A drop-in GRU that accepts proj_size and ignores it."""
+
+    def __init__(self, *args, proj_size=0, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+class RNNClampsSizes(torch.nn.RNN):
+    """A drop-in RNN that turns hidden_size or num_layers <= 0 into 1 instead of refusing them."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, **kwargs):
+        super().__init__(input_size, max(hidden_size, 1), max(num_layers, 1), **kwargs)
+
+
+# --- dropout -----------------------------------------------------------------------------------
+
+
+class DropoutAfterLastLayer(Manual):
+    """Bug 8: dropout on every layer's output, the last one included."""
+
+    modes = ELMAN_GRU
+
+    def dropout(self, config, output, layer):
+        if not config.training:
+            return output
+        return torch.nn.functional.dropout(output, config.dropout, training=True)
+
+
+class DropoutInEval(Manual):
+    """Bug 8: dropout between layers in eval mode too."""
+
+    modes = ELMAN_GRU
+
+    def dropout(self, config, output, layer):
+        return super().dropout(config.replace(training=True), output, layer)
+
+
+# --- dtypes ------------------------------------------------------------------------------------
+
+
+class Float64ComputedInFloat32(Manual):
+    """float64 input computed in float32 internally (and cast back): float64 in name only."""
+
+    modes = ELMAN_GRU
+
+    def forward(self, config, weights, x, h0):
+        if x.dtype != torch.float64:
+            return super().forward(config, weights, x, h0)
+        weights = {n: w.float() for n, w in weights.items()}
+        output, h_n = super().forward(config, weights, x.float(), None if h0 is None else h0.float())
+        return output.double(), h_n.double()
+
+
+class HalfOutputFloat32(Manual):
+    """Bug 15: half-precision input is computed in float32 for accuracy and returned in float32."""
+
+    modes = ELMAN_GRU
+
+    def forward(self, config, weights, x, h0):
+        if x.dtype not in (torch.bfloat16, torch.float16):
+            return super().forward(config, weights, x, h0)
+        weights = {n: w.float() for n, w in weights.items()}
+        return super().forward(config, weights, x.float(), None if h0 is None else h0.float())
+
+
+class HalfNaiveTanh(Manual):
+    """A half-precision path with tanh as (e^2x - 1) / (e^2x + 1): float16 overflows to inf / inf
+    = NaN once |x| > ~5.5."""
+
+    modes = ELMAN_GRU
+
+    def cell(self, mode, x, h, w):
+        if mode != "RNN_TANH" or x.dtype != torch.float16:
+            return super().cell(mode, x, h, w)
+        W_ih, W_hh, b_ih, b_hh = w
+        e = torch.exp(2 * (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh))
+        return (e - 1) / (e + 1)
+
+
 # name for --rnn-impl -> the clauses expected to catch it (it must fail at least one of them; it
 # usually fails more, since most clauses compare whole results)
 CATALOGUE = {
@@ -416,4 +627,22 @@ CATALOGUE = {
     "tests.faults:LayerInputDetached": {"grad.input", "grad.h0", "grad.weights"},
     "tests.faults:HandWrittenTanhBackward": {"grad.input", "grad.h0", "grad.weights"},
     "tests.faults:HnDetachedGRU": {"grad.input", "grad.h0", "grad.weights"},
+    "tests.faults:LargeBatchRowsMixed": {"invariance.rows_independent"},
+    "tests.faults:SequenceCentred": {"invariance.causal"},
+    "tests.faults:StaleHn": {"invariance.streaming"},
+    "tests.faults:RandomSummationOrder": {"invariance.deterministic"},
+    "tests.faults:H0ModifiedInPlace": {"invariance.inputs_unmodified"},
+    "tests.faults:AssumesContiguous": {"invariance.non_contiguous"},
+    "tests.faults:InputWidthPadded": {"errors.input_width"},
+    "tests.faults:H0ShapeNotChecked": {"errors.h0_shape"},
+    "tests.faults:RankNotChecked": {"errors.input_rank"},
+    "tests.faults:ZeroLengthReturnsH0": {"errors.zero_length"},
+    "tests.faults:SilentDtypeCast": {"errors.dtype_mismatch"},
+    "tests.faults:GRUAcceptsProjSize": {"errors.proj_size"},
+    "tests.faults:RNNClampsSizes": {"errors.sizes_positive"},
+    "tests.faults:DropoutAfterLastLayer": {"dropout.single_layer", "dropout.between_layers"},
+    "tests.faults:DropoutInEval": {"dropout.eval_mode"},
+    "tests.faults:Float64ComputedInFloat32": {"output.matches_oracle", "state.h_n_matches_oracle"},
+    "tests.faults:HalfOutputFloat32": {"dtype.output_matches_input"},
+    "tests.faults:HalfNaiveTanh": {"dtype.reduced_precision"},
 }

@@ -54,3 +54,11 @@ def test_every_clause_has_a_test_and_a_readme_row():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert tested == set(CLAUSES)
     assert [c for c in CLAUSES if f"| `{c}` |" not in readme] == []
+
+
+def test_rnn_dtypes_states_what_a_drop_in_class_claims(pytester):
+    result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-dtypes=float64,bfloat16", "--collect-only")
+    result.stdout.fnmatch_lines(["  implementation torch.nn:GRU: * dtypes bfloat16, float64"])
+    result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-dtypes=float8")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*unknown dtype(s) float8*"])

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
 MODES = tuple(GATES)
 DTYPES = ("float64", "float32")
+#: Half-precision dtypes: checked only where an implementation claims them (adapter ``dtypes``).
+REDUCED_DTYPES = ("bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Config:
     dtype: str = "float64"
     proj_size: int = 0  # LSTM only: h is projected to proj_size units (0 < proj_size < hidden_size)
     cell: bool = False
+    dropout: float = 0.0
+    training: bool = False  # how it runs, like dtype: train mode (dropout active) or eval mode
 
     def __post_init__(self):
         if self.mode not in GATES:
@@ -75,6 +79,8 @@ class Config:
             kwargs["nonlinearity"] = self.nonlinearity
         if self.proj_size:
             kwargs["proj_size"] = self.proj_size
+        if self.dropout:
+            kwargs["dropout"] = self.dropout
         return kwargs
 
 

@@ -1,0 +1,27 @@
+"""dtypes: the output keeps the input's dtype, and half precision is as accurate as half precision
+can be (CONTRACT.md, "Layouts and shapes", "Precision notes"; bug 15)."""
+
+import pytest
+from hypothesis import strategies as st
+
+from ..compare import Mismatch
+from ..runner import run_case
+from ..spec.config import REDUCED_DTYPES
+from . import assert_matches_oracle, clause, draw_case
+
+
+@clause("dtype.output_matches_input")
+def test_output_matches_input(impl, data):
+    case = draw_case(data, impl, dtype=st.sampled_from(sorted(impl.dtypes)))
+    got = run_case(impl, case)
+    for what, dtype in (("output", got.output_dtype), ("h_n", got.h_n_dtype)):
+        if dtype != case.config.dtype:
+            raise Mismatch(f"{what} has dtype {dtype}, but should be {case.config.dtype} (the input's dtype)")
+
+
+@clause("dtype.reduced_precision")
+def test_reduced_precision(impl, data):
+    claimed = sorted(impl.dtypes & set(REDUCED_DTYPES))
+    if not claimed:
+        pytest.skip(f"{impl.name} claims no half-precision dtype ({', '.join(REDUCED_DTYPES)}); see --rnn-dtypes")
+    assert_matches_oracle(impl, draw_case(data, impl, dtype=st.sampled_from(claimed)))
