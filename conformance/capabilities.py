@@ -11,6 +11,8 @@ The vocabulary is small and maps onto Config fields (and draw_case's ``unbatched
     float32        float64 only               -
     float64        float32 only               -
     gradients      -                          grad.input, grad.h0, grad.weights
+    packed         -                          packed.* (PackedSequence input)
+    dropout        -                          dropout.* (dropout > 0, training mode)
 
 Which clauses are entirely about a capability is said by each clause's ``requires``
 (conformance/spec/clauses.py).
@@ -34,7 +36,7 @@ PINS = {
     "unbatched": ("unbatched", False),
 }
 DTYPE_CAPABILITIES = frozenset(DTYPES)
-CAPABILITIES = frozenset(PINS) | DTYPE_CAPABILITIES | {"gradients"}
+CAPABILITIES = frozenset(PINS) | DTYPE_CAPABILITIES | {"gradients", "packed", "dropout"}
 
 
 class CapabilityError(ValueError):

@@ -107,7 +107,7 @@ class Sleeps:
 
 class Unknown:
     modes = ("GRU",)
-    not_claimed = {"packed"}
+    not_claimed = {"teleportation"}
     def build(self, config, weights):
         pass
 '''
@@ -133,7 +133,7 @@ def test_not_claimed_features_are_not_drawn_and_their_clauses_not_claimed(pytest
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--rnn-impl=adapters:Unknown"], "adapters:Unknown.not_claimed: unknown capability packed (known: *"),
+    (["--rnn-impl=adapters:Unknown"], "adapters:Unknown.not_claimed: unknown capability teleportation (known: *"),
     (["--rnn-impl=torch.nn:GRU", "--rnn-not-claimed=bidirectional,sparse"], "--rnn-not-claimed: unknown capability sparse (known: *"),
 ])
 def test_unknown_capability_is_a_usage_error(pytester, adapters, args, says):
@@ -193,3 +193,11 @@ def test_console_entry_point(pytester, subprocess_env):
     assert "PASSED" not in result.stdout.str()
     usage = pytester.run(sys.executable, "-m", "conformance.cli")
     assert usage.ret == 4 and "usage: rnn-conformance NAME" in usage.stderr.str()
+
+
+def test_packed_and_dropout_can_be_not_claimed(pytester):
+    result, verdicts = run_suite(pytester, "torch.nn:GRU", "--rnn-not-claimed=packed,dropout", "-k", "packed or dropout", "-rs")
+    assert result.ret == pytest.ExitCode.OK
+    assert set(verdicts) == {"packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored",
+                             "dropout.eval_mode", "dropout.single_layer", "dropout.between_layers"}
+    assert all(outcomes == {"skipped"} for outcomes in verdicts.values())
