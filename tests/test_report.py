@@ -120,7 +120,7 @@ def adapters(pytester):
 
 
 def test_not_claimed_features_are_not_drawn_and_their_clauses_not_claimed(pytester, adapters):
-    result, verdicts = run_suite(pytester, "adapters:NoStacks", "-k", "chain or output_matches or unbatched",
+    result, verdicts = run_suite(pytester, "adapters:NoStacks", "-k", "chain or output_matches_oracle or unbatched",
                                  "--rnn-not-claimed=unbatched", "-rs")
     assert result.ret == pytest.ExitCode.OK
     assert verdicts == {"stacking.chain": {"skipped"}, "layout.unbatched": {"skipped"}, "output.matches_oracle": {"passed"}}
@@ -156,7 +156,7 @@ def test_skips_file_partial_ids_and_unknown_lines(pytester, tmp_path):
 
 
 def test_a_hanging_implementation_fails_and_the_run_goes_on(pytester, adapters):
-    result, verdicts = run_suite(pytester, "adapters:Sleeps", "-k", "output_matches or shape", "--rnn-timeout=0.2")
+    result, verdicts = run_suite(pytester, "adapters:Sleeps", "-k", "output_matches_oracle or shape", "--rnn-timeout=0.2")
     assert verdicts == {"output.matches_oracle": {"failed"}, "shape.output": {"failed"}}
     result.stdout.fnmatch_lines(["*adapters:Sleeps took longer than 0.2 s*", "output.matches_oracle * fails *", "shape.output * fails *"])
     assert result.duration < 30

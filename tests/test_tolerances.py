@@ -50,7 +50,7 @@ def test_torch_gradients_stay_well_inside_the_tolerance(dtype):
     worst = []
 
     @settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(case=cases(configs(MODES, (dtype,)), unbatched=mostly(st.just(False), st.just(True))))
+    @given(case=cases(configs(set(MODES) - {"LSTM"}, (dtype,)), unbatched=mostly(st.just(False), st.just(True))))  # grad.* cover RNN and GRU
     def check(case):
         probe = Probe(case)
         got = probe.run(impl)
