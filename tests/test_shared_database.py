@@ -7,16 +7,15 @@ import subprocess
 import time
 
 import pytest
-from hypothesis import Phase, settings
+from pathlib import Path
 
-from .helpers import failed, run_suite
+from .helpers import run_suite
+
+ROOT = Path(__file__).resolve().parent.parent
 
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (.ci/run installs it)")
 
-# A job that generates nothing: it can only fail by replaying a stored example. It starts from
-# Hypothesis's ci profile, which keeps no local database, so the shared one is the only source.
-settings.register_profile("replay-only", parent=settings.get_profile("ci"), phases=[Phase.reuse])
 FAULT, CLAUSE_TEST, CLAUSE = "tests.faults:WrongLayerFed", "stack_equals_chain", "stacking.chain"
 
 
@@ -43,17 +42,33 @@ def redis_url(tmp_path):
     server.wait()
 
 
-def test_failure_found_by_one_job_is_replayed_by_the_next(pytester, redis_url):
+def job(pytester, *args):
+    """One CI job: a fresh process, as on a CI machine (profiles and databases are process-wide)."""
+    pytester.makeconftest(REPLAY_ONLY)
+    return pytester.runpytest_subprocess("--pyargs", "conformance", f"--rnn-impl={FAULT}", "-k", CLAUSE_TEST, "-p", "no:randomly", *args)
+
+
+# A job that generates nothing: it can only fail by replaying a stored example. It starts from
+# Hypothesis's ci profile, which keeps no local database, so the shared one is the only source.
+REPLAY_ONLY = """
+from hypothesis import Phase, settings
+settings.register_profile("replay-only", parent=settings.get_profile("ci"), phases=[Phase.reuse])
+"""
+
+
+def test_failure_found_by_one_job_is_replayed_by_the_next(pytester, redis_url, monkeypatch):
     url, client = redis_url
-    first, verdicts = run_suite(pytester, FAULT, "--hypothesis-profile=ci", f"--rnn-database={url}", "-k", CLAUSE_TEST)
-    assert CLAUSE in failed(verdicts)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    first = job(pytester, "--hypothesis-profile=ci", f"--rnn-database={url}")
+    assert first.ret == 1, first.stdout.str()[-2000:]
     assert client.dbsize() > 0, "the failing example was not stored in Redis"
 
-    control, verdicts = run_suite(pytester, FAULT, "--hypothesis-profile=replay-only", "-k", CLAUSE_TEST)
-    assert not failed(verdicts), "without the shared database a replay-only job should find nothing"
+    control = job(pytester, "--hypothesis-profile=replay-only")
+    assert control.ret == 0, "without the shared database a replay-only job should find nothing"
 
-    second, verdicts = run_suite(pytester, FAULT, "--hypothesis-profile=replay-only", f"--rnn-database={url}", "-k", CLAUSE_TEST)
-    assert CLAUSE in failed(verdicts), "the second job did not replay the failure stored by the first"
+    second = job(pytester, "--hypothesis-profile=replay-only", f"--rnn-database={url}")
+    assert second.ret == 1, "the second job did not replay the failure stored by the first"
+    second.stdout.fnmatch_lines([f"*{CLAUSE}*fails*"])
 
 
 def test_unreachable_database_is_a_usage_error(pytester):
