@@ -42,10 +42,14 @@ def pytest_addoption(parser):
     )
 
 
-def parse_modes(value: str | None):
+def parse_list(value: str | None, case=str.upper):
+    """"GRU, lstm" -> ("GRU", "LSTM"); None stays None (the implementation's own declaration)."""
     if value is None:
         return None
-    return tuple(m.strip().upper() for m in value.split(",") if m.strip())
+    return tuple(case(m.strip()) for m in value.split(",") if m.strip())
+
+
+parse_modes = parse_list
 
 
 def share_cores_between_xdist_workers():
@@ -59,12 +63,6 @@ def share_cores_between_xdist_workers():
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-
-
-def parse_dtypes(value: str | None):
-    if value is None:
-        return None
-    return tuple(d.strip().lower() for d in value.split(",") if d.strip())
 
 
 @pytest.hookimpl(trylast=True)  # after Hypothesis's plugin has loaded --hypothesis-profile
@@ -87,7 +85,7 @@ def pytest_configure(config):
     from .registry import ResolveError, resolve
 
     try:
-        modes, dtypes = parse_modes(config.getoption("rnn_kind")), parse_dtypes(config.getoption("rnn_dtypes"))
+        modes, dtypes = parse_modes(config.getoption("rnn_kind")), parse_list(config.getoption("rnn_dtypes"), str.lower)
         config.stash[IMPLS] = [resolve(name, modes, dtypes) for name in names]
     except ResolveError as e:
         raise pytest.UsageError(f"--rnn-impl: {e}") from None
