@@ -14,7 +14,7 @@ import numpy as np
 from .compare import Mismatch
 from .registry import Implementation
 from .spec.config import Config
-from .state import map_state, parts
+from .state import INITIAL_NAMES, map_state, parts
 
 
 class ImplementationError(AssertionError):
@@ -194,10 +194,11 @@ def run_case(impl: Implementation, case, **changes) -> Result:
 
 
 class Gradients(NamedTuple):
-    """float64 copies of the gradients of L = sum(output * grad_output) + sum(h_n * grad_h_n)."""
+    """float64 copies of the gradients of L = sum(output * grad_output) + sum(h_n * grad_h_n)
+    (+ sum(c_n * grad_c_n) for LSTM)."""
 
     x: np.ndarray
-    h0: np.ndarray | None  # None when h0 was not given
+    state: dict[str, np.ndarray]  # "h_0" (and "c_0" for LSTM); empty when no initial state was given
     weights: dict[str, np.ndarray]
     missing: frozenset  # tensors whose .grad was None after backward (reported as zeros)
 
@@ -213,28 +214,40 @@ def grad_of(tensor, name: str, missing: set) -> np.ndarray:
     return as_array(tensor.grad, f"the gradient of {name}")[0]
 
 
+def differentiable_result(impl: Implementation, config: Config, result) -> list:
+    """[output, h_n] (LSTM: [output, h_n, c_n]) as tensors, or ImplementationError."""
+    import torch
+
+    ok = isinstance(result, tuple) and len(result) == 2
+    if ok and config.mode == "LSTM":
+        ok = isinstance(result[1], tuple) and len(result[1]) == 2
+    tensors = [result[0], *parts(result[1])] if ok else []
+    if not (tensors and all(isinstance(t, torch.Tensor) for t in tensors)):
+        want = "(output, (h_n, c_n))" if config.mode == "LSTM" else "(output, h_n)"
+        raise ImplementationError(f"{impl.name} returned a {type(result).__name__}, but should return torch tensors {want} to be differentiated")
+    return tensors
+
+
 def run_with_grad(impl: Implementation, config: Config, weights, x, h0, grad_output, grad_h_n) -> Gradients:
-    """Build ``impl`` with weights that require grad, call it on ``x`` (and ``h0``), backpropagate
-    ``grad_output`` and ``grad_h_n``; the weights' gradients come from the built callable's
-    ``parameters`` if it has them, else from the tensors given to build (see registry)."""
+    """Build ``impl`` with weights that require grad, call it on ``x`` (and ``h0``; for LSTM
+    (h_0, c_0)), backpropagate ``grad_output`` and ``grad_h_n`` (for LSTM a pair, for h_n and
+    c_n); the weights' gradients come from the built callable's ``parameters`` if it has them,
+    else from the tensors given to build (see registry)."""
     __tracebackhide__ = True
     import torch
 
     tensors = {name: leaf(w, config) for name, w in weights.items()}
-    x_t, h0_t = leaf(x, config), leaf(h0, config)
+    x_t, h0_t = leaf(x, config), map_state(lambda s: leaf(s, config), h0)
     try:
         with torch.enable_grad():
             call = impl.build(config, tensors)
-            result = call(x_t, h0_t)
-            if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(r, torch.Tensor) for r in result)):
-                raise ImplementationError(f"{impl.name} returned a {type(result).__name__}, but should return torch tensors (output, h_n) to be differentiated")
-            outputs = [r for r in result if r.requires_grad]
-            if not outputs:
+            results = differentiable_result(impl, config, call(x_t, h0_t))
+            pairs = [(r, g) for r, g in zip(results, [grad_output, *parts(grad_h_n)]) if r.requires_grad]
+            if not pairs:
                 raise ImplementationError(
                     f"{impl.name}: neither output nor h_n requires grad, so nothing can be backpropagated "
                     f"(a forward-only implementation declares not_claimed = {{'gradients'}})")
-            seeds = [to_tensor(g, config).to(r.device) for g, r in zip((grad_output, grad_h_n), result) if r.requires_grad]
-            torch.autograd.backward(outputs, seeds)
+            torch.autograd.backward([r for r, _ in pairs], [to_tensor(g, config).to(r.device) for r, g in pairs])
     except (Mismatch, ImplementationError):
         raise
     except Exception as e:
@@ -244,9 +257,10 @@ def run_with_grad(impl: Implementation, config: Config, weights, x, h0, grad_out
     if unknown:
         raise ImplementationError(f"{impl.name}: the built callable's `parameters` lack {', '.join(unknown)}, so their gradients cannot be read")
     missing = set()
+    state = {} if h0_t is None else {name: grad_of(t, name, missing) for name, t in zip(INITIAL_NAMES, parts(h0_t))}
     return Gradients(
         x=grad_of(x_t, "x", missing),
-        h0=None if h0_t is None else grad_of(h0_t, "h_0", missing),
+        state=state,
         weights={name: grad_of(params[name], name, missing) for name in weights},
         missing=frozenset(missing),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 #: The names of the parts of a final state, in order.
 STATE_NAMES = ("h_n", "c_n")
+#: ... and of an initial state.
+INITIAL_NAMES = ("h_0", "c_0")
 
 
 def parts(state) -> tuple:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from conformance.state import map_state
+from conformance.state import first, map_state
 from implementations.manual import Manual
 
 #: Faults written for a tensor state h (before LSTM's (h, c)) claim only these modes.
@@ -295,10 +295,8 @@ class TruncatedBPTT(Manual):
     """Backpropagation truncated to one step (h detached between steps, as truncated BPTT does on
     purpose between chunks): the recurrent term of every gradient is lost, h_0 gets none."""
 
-    modes = ELMAN_GRU  # the gradient clauses cover RNN and GRU
-
     def cell(self, mode, x, h, w):
-        return super().cell(mode, x, h.detach(), w)
+        return super().cell(mode, x, map_state(torch.Tensor.detach, h), w)
 
 
 class ResetGateGradDropped(Manual):
@@ -316,33 +314,27 @@ class ResetGateGradDropped(Manual):
 class H0Detached(Manual):
     """h_0 is copied into the kernel's state buffer detached: no gradient reaches h_0."""
 
-    modes = ELMAN_GRU  # the gradient clauses cover RNN and GRU
-
     def initial_state(self, config, h0, N, x):
-        return super().initial_state(config, h0, N, x).detach()
+        return map_state(torch.Tensor.detach, super().initial_state(config, h0, N, x))
 
 
 class WeightGradLastStepOnly(Manual):
     """A kernel whose weight-gradient accumulator is overwritten at every step instead of added
     to: the weights' gradients come from the last time step only."""
 
-    modes = ELMAN_GRU  # the gradient clauses cover RNN and GRU
-
     def run_direction(self, mode, x, h, w, reverse, lengths=None):
-        frozen = tuple(t.detach() for t in w)
+        frozen = tuple(t if t is None else t.detach() for t in w)
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for i, t in enumerate(steps):
             h = self.cell(mode, x[t], h, w if i == len(steps) - 1 else frozen)
-            outputs[t] = h
+            outputs[t] = first(h)
         return torch.stack(outputs), h
 
 
 class LayerInputDetached(Manual):
     """Layer k+1 reads layer k's output detached: gradients do not flow down the stack (lower
     layers get only what reaches them through their own h_n)."""
-
-    modes = ELMAN_GRU  # the gradient clauses cover RNN and GRU
 
     def next_layer_input(self, layer_outputs, x):
         return layer_outputs[-1].detach()
@@ -380,6 +372,60 @@ class HnDetachedGRU(torch.nn.GRU):
     def forward(self, input, hx=None):
         output, h_n = super().forward(input, hx)
         return output, h_n.detach()
+
+
+class C0Detached(Manual):
+    """LSTM: c_0 is copied into the kernel's cell-state buffer detached (h_0 is not): no gradient
+    reaches c_0."""
+
+    modes = ("LSTM",)
+
+    def initial_state(self, config, h0, N, x):
+        h, c = super().initial_state(config, h0, N, x)
+        return h, c.detach()
+
+
+class ForgetGateGradDropped(Manual):
+    """An LSTM backward that treats the forget gate as a constant: no gradient through f."""
+
+    modes = ("LSTM",)
+
+    def lstm_cell(self, x, h, c, W_ih, W_hh, b_ih, b_hh, W_hr):
+        i, f, g, o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=-1)
+        c = torch.sigmoid(f).detach() * c + torch.sigmoid(i) * torch.tanh(g)
+        return self.project(torch.sigmoid(o) * torch.tanh(c), W_hr), c
+
+
+class CnDetachedLSTM(torch.nn.LSTM):
+    """A drop-in torch.nn.LSTM whose c_n carries no gradient (a kernel that saves only h for
+    backward): a loss on c_n, as truncated BPTT across chunks has, backpropagates nothing."""
+
+    def forward(self, input, hx=None):
+        output, (h_n, c_n) = super().forward(input, hx)
+        return output, (h_n, c_n.detach())
+
+
+class GradRoundedToFloat32(torch.autograd.Function):
+    """Identity forward; the backward rounds the incoming gradient to float32."""
+
+    @staticmethod
+    def forward(ctx, h):
+        return h.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.float().to(grad.dtype)
+
+
+class Float64BackwardInFloat32(Manual):
+    """A float64 kernel whose backward accumulates in float32 (a mixed-precision backward kernel):
+    the forward is exact, the gradients are off by ~1e-7 relative. Only a float64 gradient
+    tolerance near float64's own precision sees it."""
+
+    dtypes = ("float64",)
+
+    def cell(self, mode, x, h, w):
+        return map_state(GradRoundedToFloat32.apply, super().cell(mode, x, h, w))
 
 
 # --- invariances -------------------------------------------------------------------------------
@@ -630,6 +676,10 @@ CATALOGUE = {
     "tests.faults:LayerInputDetached": {"grad.input", "grad.h0", "grad.weights"},
     "tests.faults:HandWrittenTanhBackward": {"grad.input", "grad.h0", "grad.weights"},
     "tests.faults:HnDetachedGRU": {"grad.input", "grad.h0", "grad.weights"},
+    "tests.faults:C0Detached": {"grad.h0"},
+    "tests.faults:ForgetGateGradDropped": {"grad.input", "grad.h0", "grad.weights"},
+    "tests.faults:CnDetachedLSTM": {"grad.input", "grad.h0", "grad.weights"},
+    "tests.faults:Float64BackwardInFloat32": {"grad.input", "grad.h0", "grad.weights"},
     "tests.faults:LargeBatchRowsMixed": {"invariance.rows_independent"},
     "tests.faults:SequenceCentred": {"invariance.causal"},
     "tests.faults:StaleHn": {"invariance.streaming"},

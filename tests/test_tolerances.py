@@ -42,26 +42,22 @@ def test_torch_stays_well_inside_the_tolerance(dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_torch_gradients_stay_well_inside_the_tolerance(dtype):
-    """The gradient tolerance is the finite differences' error estimate plus the implementation's
-    allowance. torch.nn's error beyond the first stays 10x inside the second, and within half of
-    the whole (in float64 torch is all but exact, so this checks the estimate: measured 0.2 at worst,
-    a ReLU kink)."""
+    """Against the oracle's complex-step derivatives (exact to float64 rounding), one random
+    direction of every tensor: measured at most 0.3% (float32) and 0.07% (float64) of the allowance."""
     impl = resolve("torch")
     worst = []
 
     @settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(case=cases(configs(set(MODES) - {"LSTM"}, (dtype,)), unbatched=mostly(st.just(False), st.just(True))))  # grad.* cover RNN and GRU
+    @given(case=cases(configs(MODES, (dtype,)), unbatched=mostly(st.just(False), st.just(True))))
     def check(case):
         probe = Probe(case)
         got = probe.run(impl)
-        for name in ["x", "h_0", *case.weights] if case.h0 is not None else ["x", *case.weights]:
+        for name in probe.probed:
             (_, V), = probe.directions(name, 1)
             value, want, allowance = probe.compare(probe.gradient(got, name), name, V)
-            err = abs(value - want.value)
-            beyond_oracle = max(0.0, err - want.error) / allowance if allowance else 0.0
-            used = err / (want.error + allowance)
-            worst.append((used, beyond_oracle))
-            assert beyond_oracle * MARGIN <= 1 and used * 2 <= 1, f"torch.nn used {used:.3g} of the allowed gradient error ({beyond_oracle:.3g} of its own allowance) for {name} on {case}"
+            used = abs(value - want) / allowance
+            worst.append(used)
+            assert used * MARGIN <= 1, f"torch.nn used {used:.3g} of the allowed gradient error for {name} on {case}"
 
     check()
     assert len(worst) >= 100

@@ -22,7 +22,7 @@ class Clause:
     requires: frozenset = frozenset()  # capabilities an implementation may declare it lacks (registry: not_claimed)
 
 
-# invariance.*, errors.*, dropout.*, dtype.* and grad.* do not handle LSTM's (h, c) state yet:
+# invariance.*, errors.*, dropout.* and dtype.* do not handle LSTM's (h, c) state yet:
 # they cover RNN and GRU.
 CLAUSES = {
     c.id: c
@@ -65,8 +65,8 @@ CLAUSES = {
         Clause("dtype.output_matches_input", "Output and h_n have the input's dtype, for every dtype the implementation claims (bfloat16 and float16 included).", ELMAN | GRU, "CONTRACT.md, Layouts and shapes; bug 15"),
         Clause("dtype.reduced_precision", "In bfloat16 and float16, where claimed, output and h_n equal the oracle within the half-precision tolerance.", ELMAN | GRU, "CONTRACT.md, Precision notes; bug 15"),
         Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
-        Clause("grad.input", "Backpropagation through time: the gradient with respect to the input x equals the oracle's (directional derivatives, any configuration).", ELMAN | GRU, "CONTRACT.md, differentiated; bug 9", requires=frozenset({"gradients"})),
-        Clause("grad.h0", "The gradient with respect to h_0 equals the oracle's, slice layer*D + direction by that layer and direction.", ELMAN | GRU, "CONTRACT.md, Layers, differentiated", requires=frozenset({"gradients"})),
-        Clause("grad.weights", "The gradient with respect to every parameter (each layer and direction, weights and biases) equals the oracle's.", ELMAN | GRU, "CONTRACT.md, Cells and Layers, differentiated", requires=frozenset({"gradients"})),
+        Clause("grad.input", "Backpropagation through time: the gradient with respect to the input x equals the oracle's (directional derivatives, any configuration).", ALL, "CONTRACT.md, differentiated; bug 9", requires=frozenset({"gradients"})),
+        Clause("grad.h0", "The gradient with respect to h_0 (and c_0 for LSTM) equals the oracle's, slice layer*D + direction by that layer and direction.", ALL, "CONTRACT.md, Layers, differentiated", requires=frozenset({"gradients"})),
+        Clause("grad.weights", "The gradient with respect to every parameter (each layer and direction, weights, biases and LSTM projections) equals the oracle's.", ALL, "CONTRACT.md, Cells and Layers, differentiated", requires=frozenset({"gradients"})),
     ]
 }

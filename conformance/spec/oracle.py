@@ -5,6 +5,10 @@ Shapes (time-major, batched; ``forward`` normalises other layouts first):
 H_out = proj_size for an LSTM with projections, else H. Inside the time loop the state is a tuple:
 (h,) for RNN and GRU, (h, c) for LSTM; ``forward`` returns it as torch does (h_n, or (h_n, c_n)).
 Weights are a mapping from torch's canonical names (``weight_ih_l0``...) to float64 arrays.
+
+Every operation is also defined on complex numbers (sigmoid through tanh, ReLU by NumPy's
+real-part-first comparison), so that spec/complex_step.py can differentiate the oracle exactly: give
+it one complex input and it computes in complex128.
 """
 
 from __future__ import annotations
@@ -17,11 +21,17 @@ from .config import Config, layer_parameter_names
 
 
 def sigmoid(x):
-    return np.exp(-np.logaddexp(0.0, -x))  # 1 / (1 + exp(-x)) without overflow
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow
 
 
 def relu(x):
     return np.maximum(x, 0.0)
+
+
+def exact(a) -> np.ndarray:
+    """``a`` as float64 (complex128 if it is complex: see complex_step.py)."""
+    a = np.asarray(a)
+    return a.astype(np.result_type(a, np.float64), copy=False)
 
 
 class LayerWeights(NamedTuple):
@@ -42,10 +52,10 @@ class LayerWeights(NamedTuple):
 
 def layer_weights(config: Config, weights: Mapping[str, np.ndarray], layer: int, direction: int) -> LayerWeights:
     names = layer_parameter_names(config, layer, direction)
-    W_ih, W_hh = (np.asarray(weights[names[r]], dtype=np.float64) for r in ("weight_ih", "weight_hh"))
+    W_ih, W_hh = (exact(weights[names[r]]) for r in ("weight_ih", "weight_hh"))
     zeros = np.zeros(W_ih.shape[0])
-    b_ih, b_hh = (np.asarray(weights[names[r]], dtype=np.float64) if config.bias else zeros for r in ("bias_ih", "bias_hh"))
-    W_hr = np.asarray(weights[names["weight_hr"]], dtype=np.float64) if config.proj_size else None
+    b_ih, b_hh = (exact(weights[names[r]]) if config.bias else zeros for r in ("bias_ih", "bias_hh"))
+    W_hr = exact(weights[names["weight_hr"]]) if config.proj_size else None
     return LayerWeights(W_ih, W_hh, b_ih, b_hh, W_hr)
 
 
@@ -100,7 +110,7 @@ def state_step(mode: str):
 def run_forward(step, x, state0, w: LayerWeights, lengths):
     """state_t = step(x_t, state_{t-1}) from state_0 (a tuple, h first); a row stops (keeps its
     state, outputs 0) past its own length. The output at each step is h."""
-    state, outputs = state0, np.zeros(x.shape[:2] + state0[0].shape[1:])
+    state, outputs = state0, np.zeros(x.shape[:2] + state0[0].shape[1:], dtype=x.dtype)
     for t in range(x.shape[0]):
         active = (t < lengths)[:, None]
         state = tuple(np.where(active, new, old) for new, old in zip(step(x[t], state, w), state))
@@ -147,7 +157,7 @@ def initial_state(config: Config, hx, rows: tuple) -> tuple:
     """hx as torch takes it (None, h_0, or (h_0, c_0)) as a float64 state tuple; None means zeros."""
     if hx is None:
         return tuple(np.zeros(rows + (width,)) for width in state_widths(config))
-    return tuple(np.asarray(s, dtype=np.float64) for s in (hx if isinstance(hx, tuple) else (hx,)))
+    return tuple(exact(s) for s in (hx if isinstance(hx, tuple) else (hx,)))
 
 
 def as_torch_state(config: Config, state: tuple):
@@ -164,7 +174,7 @@ def forward(config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengt
     c_0 of width H; None means zeros.
     lengths: (N,) valid steps per row (variable-length input); None means all L.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = exact(x)
     batched = x.ndim == 3
     if not batched:
         x = x[:, None, :]
@@ -175,7 +185,8 @@ def forward(config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengt
     if not batched and h0 is not None:
         state0 = tuple(s[:, None, :] for s in state0)
     lengths = np.full(N, L) if lengths is None else np.asarray(lengths)
-    output, state = run_layers(config, weights, x, state0, lengths)
+    dtype = np.result_type(x, *state0, *weights.values())  # complex128 if anything is complex
+    output, state = run_layers(config, weights, x.astype(dtype), tuple(s.astype(dtype) for s in state0), lengths)
     if not batched:
         return output[:, 0], as_torch_state(config, tuple(s[:, 0] for s in state))
     if config.batch_first:
@@ -188,7 +199,7 @@ def cell_forward(config: Config, weights: Mapping[str, np.ndarray], x, hx=None):
 
     x: (N, H_in) or (H_in,) unbatched; hx: (N, H) or (H,), a tuple (h, c) for LSTM; None means zeros.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = exact(x)
     batched = x.ndim == 2
     if not batched:
         x, hx = x[None], None if hx is None else tuple(s[None] for s in initial_state(config, hx, ()))
