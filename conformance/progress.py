@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 examples = 0
+first_failure: int | None = None  # the number of the first example that failed (before shrinking)
 cases: list = []  # the cases drawn by the latest example: after a failure, the shrunk one
 
 
 def reset():
-    global examples
-    examples = 0
+    global examples, first_failure
+    examples, first_failure = 0, None
     cases.clear()
 
 
@@ -20,3 +21,9 @@ def start_example():
 
 def drew(case):
     cases.append(case)
+
+
+def failed():
+    global first_failure
+    if first_failure is None:
+        first_failure = examples

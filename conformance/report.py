@@ -164,7 +164,8 @@ def pytest_runtest_makereport(item, call):
         exc = call.excinfo.value
         failure = {"kind": failure_kind(exc), "exception": type(exc).__name__, "message": str(exc),
                    "max_error": finite(getattr(exc, "max_error", None)), "tolerance": getattr(exc, "tolerance", None),
-                   "case": None, "notes": list(getattr(exc, "__notes__", [])), "reproduction": None}
+                   "case": None, "notes": list(getattr(exc, "__notes__", [])), "reproduction": None,
+                   "first_failing_example": progress.first_failure}
         if progress.cases:
             case = progress.cases[0]
             impl = item.callspec.params["impl"]

@@ -67,6 +67,7 @@ def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, fault):
     assert failure["kind"] == "fails" and failure["case"].startswith("Case(config=Config(mode='GRU'")
     assert failure["max_error"] > failure["tolerance"] > 0
     assert "but should be" in failure["message"]
+    assert 1 <= failure["first_failing_example"] <= report(path)["implementations"][name]["clauses"][clause_id]["examples"]
     capsys.readouterr()
     exec(failure["reproduction"], {})  # the snippet runs on its own and shows an error (gru.candidate's own weights differ)
     shown = [float(line.rpartition(" ")[2]) for line in capsys.readouterr().out.splitlines() if "max abs error" in line]

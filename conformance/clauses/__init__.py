@@ -10,6 +10,7 @@ import functools
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
 
 from .. import capabilities, progress
 from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
@@ -30,7 +31,13 @@ def clause(clause_id: str):
         @functools.wraps(fn)
         def test(impl, data):
             progress.start_example()
-            return fn(impl.restricted(spec.modes), data)
+            try:
+                return fn(impl.restricted(spec.modes), data)
+            except HypothesisException:  # assume(), not a failure
+                raise
+            except Exception:
+                progress.failed()
+                raise
 
         return pytest.mark.rnn_clause(clause_id)(CLAUSE_SETTINGS(given(data=st.data())(test)))
 
