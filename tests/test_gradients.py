@@ -28,8 +28,9 @@ def test_sigmoid_through_tanh_is_the_logistic_function():
 def test_complex_step_agrees_with_finite_differences(case):
     """Independent check of the complex-step machinery, every mode and tensor (LSTM's c_0 and
     W_hr included): a central difference of the real oracle, whose error (~1e-9 here) is far
-    above the complex step's but far below any fault."""
-    probe = Probe(case)
+    above the complex step's but far below any fault (at torch's initial scale: large inputs and
+    gains make the central difference's truncation error large, not the complex step's)."""
+    probe = Probe(case.replace(input_scale=1.0, weight_gain=1.0))
     for name in probe.probed:
         (_, V), = probe.directions(name, 1)
 
