@@ -22,7 +22,7 @@ class Clause:
     requires: frozenset = frozenset()  # capabilities an implementation may declare it lacks (registry: not_claimed)
 
 
-# invariance.*, errors.*, dropout.*, dtype.* and grad.* do not handle LSTM's (h, c) state yet:
+# errors.*, dropout.*, dtype.* and grad.* do not handle LSTM's (h, c) state yet:
 # they cover RNN and GRU.
 CLAUSES = {
     c.id: c
@@ -46,12 +46,12 @@ CLAUSES = {
         Clause("packed.matches_oracle", "PackedSequence input: the output is a PackedSequence with the input's batch_sizes and indices, equal (unpacked) to the oracle with per-row lengths, padding zero; h_n at each row's own last step, in the original order.", ALL, "CONTRACT.md, Variable-length sequences; bug 5", requires=frozenset({"packed"})),
         Clause("packed.each_row_alone", "Each sequence of a PackedSequence batch gives the output and h_n of running it alone, unpadded.", ALL, "CONTRACT.md, Variable-length sequences; bug 5", requires=frozenset({"packed"})),
         Clause("packed.padding_ignored", "A row's results do not depend on the padding around it: adding a longer row to the batch (more padding, with other values) changes nothing for the others.", ALL, "CONTRACT.md, Variable-length sequences; bug 5", requires=frozenset({"packed"})),
-        Clause("invariance.rows_independent", "Each batch row equals running that row alone: nothing leaks across the batch, at any batch size.", ELMAN | GRU, "CONTRACT.md, Variable-length sequences; bug 10"),
-        Clause("invariance.causal", "Changing x after step t leaves the output up to t unchanged (unidirectional); one bidirectional layer: its forward half up to t, and its reverse half from t on when x before t changes.", ELMAN | GRU, "CONTRACT.md, Cells"),
-        Clause("invariance.streaming", "Running x[:k], then x[k:] from the h_n it returned, equals running x in one call (unidirectional): output concatenated, same h_n.", ELMAN | GRU, "CONTRACT.md, Cells; bug 2"),
-        Clause("invariance.deterministic", "Repeated calls with the same inputs return bit-for-bit the same output and h_n.", ELMAN | GRU, "CONTRACT.md, bug 11"),
-        Clause("invariance.inputs_unmodified", "The x, h_0 and weight tensors given to the implementation are unchanged afterwards, bit for bit.", ELMAN | GRU, "torch.nn.RNN/GRU semantics"),
-        Clause("invariance.non_contiguous", "Non-contiguous x and h_0 (strided slices, transposed storage) give the same results as contiguous ones.", ELMAN | GRU, "CONTRACT.md, bug 9"),
+        Clause("invariance.rows_independent", "Each batch row equals running that row alone: nothing leaks across the batch, at any batch size.", ALL, "CONTRACT.md, Variable-length sequences; bug 10"),
+        Clause("invariance.causal", "Changing x after step t leaves the output up to t unchanged (unidirectional); one bidirectional layer: its forward half up to t, and its reverse half from t on when x before t changes.", ALL, "CONTRACT.md, Cells"),
+        Clause("invariance.streaming", "Running x[:k], then x[k:] from the final state it returned (h_n; LSTM: (h_n, c_n)) equals running x in one call (unidirectional): output concatenated, same final state.", ALL, "CONTRACT.md, Cells; bug 2"),
+        Clause("invariance.deterministic", "Repeated calls with the same inputs return bit-for-bit the same output, h_n and (LSTM) c_n.", ALL, "CONTRACT.md, bug 11"),
+        Clause("invariance.inputs_unmodified", "The x, h_0, (LSTM) c_0 and weight tensors given to the implementation are unchanged afterwards, bit for bit.", ALL, "torch.nn.RNN/GRU/LSTM semantics"),
+        Clause("invariance.non_contiguous", "Non-contiguous x, h_0 and (LSTM) c_0 (strided slices, transposed storage) give the same results as contiguous ones.", ALL, "CONTRACT.md, bug 9"),
         Clause("errors.input_width", "An input whose last dimension is not input_size raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
         Clause("errors.h0_shape", "An h_0 of the wrong shape in any dimension (layers, batch, width; a prime bad size or a broadcastable 1) raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
         Clause("errors.input_rank", "An input of rank 1 or 4 raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
