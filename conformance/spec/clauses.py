@@ -22,8 +22,7 @@ class Clause:
     requires: frozenset = frozenset()  # capabilities an implementation may declare it lacks (registry: not_claimed)
 
 
-# errors.*, dropout.*, dtype.* and grad.* do not handle LSTM's (h, c) state yet:
-# they cover RNN and GRU.
+# dropout.*, dtype.* and grad.* do not handle LSTM's (h, c) state yet: they cover RNN and GRU.
 CLAUSES = {
     c.id: c
     for c in [
@@ -52,13 +51,13 @@ CLAUSES = {
         Clause("invariance.deterministic", "Repeated calls with the same inputs return bit-for-bit the same output, h_n and (LSTM) c_n.", ALL, "CONTRACT.md, bug 11"),
         Clause("invariance.inputs_unmodified", "The x, h_0, (LSTM) c_0 and weight tensors given to the implementation are unchanged afterwards, bit for bit.", ALL, "torch.nn.RNN/GRU/LSTM semantics"),
         Clause("invariance.non_contiguous", "Non-contiguous x, h_0 and (LSTM) c_0 (strided slices, transposed storage) give the same results as contiguous ones.", ALL, "CONTRACT.md, bug 9"),
-        Clause("errors.input_width", "An input whose last dimension is not input_size raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.h0_shape", "An h_0 of the wrong shape in any dimension (layers, batch, width; a prime bad size or a broadcastable 1) raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.input_rank", "An input of rank 1 or 4 raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.zero_length", "A sequence of length 0 raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.dtype_mismatch", "An input (or h_0) whose dtype differs from the weights' raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.proj_size", "Constructing an RNN or GRU with proj_size > 0 raises (drop-in classes only).", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.sizes_positive", "Constructing with hidden_size <= 0 or num_layers <= 0 raises (drop-in classes only).", ELMAN | GRU, "CONTRACT.md, Errors"),
+        Clause("errors.input_width", "An input whose last dimension is not input_size raises.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.h0_shape", "An h_0, or for LSTM a c_0 (whose width is hidden_size), of the wrong shape in any dimension (layers, batch, width; a prime bad size, a broadcastable 1, or the other one's width) raises.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.input_rank", "An input of rank 1 or 4 raises.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.zero_length", "A sequence of length 0 raises.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.dtype_mismatch", "An input or h_0 whose dtype differs from the weights' raises, and for LSTM a float64 c_0 with float32 weights (torch promotes a float32 c_0 with float64 weights).", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.proj_size", "A proj_size torch refuses raises at construction (drop-in classes only): any proj_size > 0 on an RNN or GRU; on an LSTM, which needs 0 <= proj_size < hidden_size, proj_size >= hidden_size or < 0.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.sizes_positive", "Constructing with hidden_size <= 0 or num_layers <= 0 raises (drop-in classes only).", ALL, "CONTRACT.md, Errors"),
         Clause("dropout.eval_mode", "In eval mode, dropout > 0 changes nothing: the result equals the oracle (dropout = 0).", ELMAN | GRU, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
         Clause("dropout.single_layer", "In training mode, a one-layer network is unaffected by dropout (it only acts between layers).", ELMAN | GRU, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
         Clause("dropout.between_layers", "In training mode with dropout = 1, every layer above the first reads zeros and the top layer's output is not dropped.", ELMAN | GRU, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
