@@ -22,7 +22,7 @@ class Clause:
     requires: frozenset = frozenset()  # capabilities an implementation may declare it lacks (registry: not_claimed)
 
 
-# dropout.*, dtype.* and grad.* do not handle LSTM's (h, c) state yet: they cover RNN and GRU.
+# dtype.* and grad.* do not handle LSTM's (h, c) state yet: they cover RNN and GRU.
 CLAUSES = {
     c.id: c
     for c in [
@@ -58,9 +58,9 @@ CLAUSES = {
         Clause("errors.dtype_mismatch", "An input or h_0 whose dtype differs from the weights' raises, and for LSTM a float64 c_0 with float32 weights (torch promotes a float32 c_0 with float64 weights).", ALL, "CONTRACT.md, Errors"),
         Clause("errors.proj_size", "A proj_size torch refuses raises at construction (drop-in classes only): any proj_size > 0 on an RNN or GRU; on an LSTM, which needs 0 <= proj_size < hidden_size, proj_size >= hidden_size or < 0.", ALL, "CONTRACT.md, Errors"),
         Clause("errors.sizes_positive", "Constructing with hidden_size <= 0 or num_layers <= 0 raises (drop-in classes only).", ALL, "CONTRACT.md, Errors"),
-        Clause("dropout.eval_mode", "In eval mode, dropout > 0 changes nothing: the result equals the oracle (dropout = 0).", ELMAN | GRU, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
-        Clause("dropout.single_layer", "In training mode, a one-layer network is unaffected by dropout (it only acts between layers).", ELMAN | GRU, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
-        Clause("dropout.between_layers", "In training mode with dropout = 1, every layer above the first reads zeros and the top layer's output is not dropped.", ELMAN | GRU, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
+        Clause("dropout.eval_mode", "In eval mode, dropout > 0 changes nothing: the result equals the oracle (dropout = 0).", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
+        Clause("dropout.single_layer", "In training mode, a one-layer network is unaffected by dropout (it only acts between layers, never on the recurrent state h or c).", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
+        Clause("dropout.between_layers", "In training mode with dropout = 1, every layer above the first reads zeros and the top layer's output is not dropped.", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
         Clause("dtype.output_matches_input", "Output and h_n have the input's dtype, for every dtype the implementation claims (bfloat16 and float16 included).", ELMAN | GRU, "CONTRACT.md, Layouts and shapes; bug 15"),
         Clause("dtype.reduced_precision", "In bfloat16 and float16, where claimed, output and h_n equal the oracle within the half-precision tolerance.", ELMAN | GRU, "CONTRACT.md, Precision notes; bug 15"),
         Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
