@@ -22,7 +22,7 @@ class Clause:
     requires: frozenset = frozenset()  # capabilities an implementation may declare it lacks (registry: not_claimed)
 
 
-# dtype.* and grad.* do not handle LSTM's (h, c) state yet: they cover RNN and GRU.
+# grad.* do not handle LSTM's (h, c) state yet: they cover RNN and GRU.
 CLAUSES = {
     c.id: c
     for c in [
@@ -61,8 +61,8 @@ CLAUSES = {
         Clause("dropout.eval_mode", "In eval mode, dropout > 0 changes nothing: the result equals the oracle (dropout = 0).", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
         Clause("dropout.single_layer", "In training mode, a one-layer network is unaffected by dropout (it only acts between layers, never on the recurrent state h or c).", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
         Clause("dropout.between_layers", "In training mode with dropout = 1, every layer above the first reads zeros and the top layer's output is not dropped.", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
-        Clause("dtype.output_matches_input", "Output and h_n have the input's dtype, for every dtype the implementation claims (bfloat16 and float16 included).", ELMAN | GRU, "CONTRACT.md, Layouts and shapes; bug 15"),
-        Clause("dtype.reduced_precision", "In bfloat16 and float16, where claimed, output and h_n equal the oracle within the half-precision tolerance.", ELMAN | GRU, "CONTRACT.md, Precision notes; bug 15"),
+        Clause("dtype.output_matches_input", "Output, h_n and (LSTM) c_n have the input's dtype, for every dtype the implementation claims (bfloat16 and float16 included).", ALL, "CONTRACT.md, Layouts and shapes; bug 15"),
+        Clause("dtype.reduced_precision", "In bfloat16 and float16, where claimed, output, h_n and (LSTM) c_n equal the oracle within the half-precision tolerance.", ALL, "CONTRACT.md, Precision notes; bug 15"),
         Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
         Clause("grad.input", "Backpropagation through time: the gradient with respect to the input x equals the oracle's (directional derivatives, any configuration).", ELMAN | GRU, "CONTRACT.md, differentiated; bug 9", requires=frozenset({"gradients"})),
         Clause("grad.h0", "The gradient with respect to h_0 equals the oracle's, slice layer*D + direction by that layer and direction.", ELMAN | GRU, "CONTRACT.md, Layers, differentiated", requires=frozenset({"gradients"})),
