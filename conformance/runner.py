@@ -25,7 +25,7 @@ class Result(NamedTuple):
     output: np.ndarray  # float64 copies, in the implementation's layout (padded if the input was packed); a cell: h'
     h_n: np.ndarray | tuple  # h_n, or (h_n, c_n) for LSTM; a cell: h' or (h', c')
     output_dtype: str
-    h_n_dtype: str  # for LSTM, both parts' dtype when they agree
+    h_n_dtype: str | tuple  # for LSTM (h_n's, c_n's)
 
 
 def to_tensor(array, config: Config):
@@ -84,13 +84,14 @@ def call_with_time_limit(name: str, fn):
 
 
 def as_state(value, config: Config, what: str):
-    """h_n as an array, or for LSTM (h_n, c_n) as a tuple of arrays; and its dtype."""
+    """h_n as an array, or for LSTM (h_n, c_n) as a tuple of arrays; and its dtype (for LSTM the
+    tuple of both parts' dtypes)."""
     if config.mode != "LSTM":
         return as_array(value, what)
     if not (isinstance(value, tuple) and len(value) == 2):
         raise ImplementationError(f"{what} is a {type(value).__name__}, but should be the tuple (h_n, c_n) of an LSTM")
     (h, h_dtype), (c, c_dtype) = as_array(value[0], what), as_array(value[1], what.replace("h_n", "c_n").replace("h'", "c'"))
-    return (h, c), h_dtype if h_dtype == c_dtype else f"{h_dtype} (c_n: {c_dtype})"
+    return (h, c), (h_dtype, c_dtype)
 
 
 def pack(x, lengths, config: Config, enforce_sorted: bool):
@@ -156,7 +157,7 @@ def call(impl: Implementation, config: Config, weights, x, h0=None, *, total_len
         raise ImplementationError(f"{impl.name} raised {type(e).__name__}: {e}") from e
     if config.cell:
         state, dtype = as_state(result, config, "h'")
-        return Result(parts(state)[0], state, dtype, dtype)
+        return Result(parts(state)[0], state, parts(dtype)[0], dtype)
     if not (isinstance(result, tuple) and len(result) == 2):
         raise ImplementationError(f"{impl.name} returned a {type(result).__name__}, but should return a tuple (output, h_n)")
     output = result[0] if total_length is None else unpack(result[0], x, total_length, config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 #: The names of the parts of a final state, in order.
 STATE_NAMES = ("h_n", "c_n")
-#: ... and of an initial state.
+#: The names of the parts of an initial state, in order.
 INITIAL_NAMES = ("h_0", "c_0")
 
 
@@ -18,6 +18,22 @@ def map_state(fn, state):
     if state is None:
         return None
     return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+
+
+def replace_part(state, index: int, value):
+    """The state with part ``index`` (0: h, 1: c) replaced by ``value``."""
+    if not isinstance(state, tuple):
+        if index != 0:
+            raise IndexError(f"a state h has one part, not part {index}")
+        return value
+    return state[:index] + (value,) + state[index + 1 :]
+
+
+def names(state, which=STATE_NAMES) -> str:
+    """How to name the state in a message: "h_n", or "(h_n, c_n)" for an LSTM state (``which``
+    INITIAL_NAMES for h_0)."""
+    n = which[: len(parts(state))]
+    return n[0] if len(n) == 1 else f"({', '.join(n)})"
 
 
 def first(state):

@@ -29,6 +29,6 @@ class TorchCUDA(ModuleAdapter):
         return super().build(config, weights)
 
 
-# torch 2.13 runs RNN and GRU in bfloat16 and float16 on the CPU (see compare.py for their tolerances).
+# torch 2.13 runs RNN, GRU and LSTM in bfloat16 and float16 on the CPU (see compare.py for their tolerances).
 cpu = ModuleAdapter(CLASSES, device="cpu", dtypes=DTYPES + REDUCED_DTYPES)
 cuda = TorchCUDA()

@@ -490,16 +490,55 @@ class H0ModifiedInPlace(Manual):
         return outputs, h
 
 
+def raw_storage(t):
+    """``t`` read from its storage as if it were contiguous."""
+    return None if t is None else torch.as_strided(t, t.shape, torch.empty(t.shape).stride())
+
+
 class AssumesContiguous(Manual):
     """Bug 9: reads x and h_0 from raw storage as if they were contiguous."""
 
     modes = ELMAN_GRU
 
     def forward(self, config, weights, x, h0):
-        def raw(t):
-            return None if t is None else torch.as_strided(t, t.shape, torch.empty(t.shape).stride())
+        return super().forward(config, weights, raw_storage(x), raw_storage(h0))
 
-        return super().forward(config, weights, raw(x), raw(h0))
+
+class LstmC0ModifiedInPlace(Manual):
+    """The caller's c_0 is used as the kernel's cell-state buffer: the final c is written into it."""
+
+    modes = ("LSTM",)
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        outputs, (h_n, c_n) = super().run_direction(mode, x, h, w, reverse, lengths)
+        buffer = h[1]
+        buffer.copy_(c_n)
+        return outputs, (h_n, buffer)
+
+
+class LstmStaleCn(Manual):
+    """c_n read from the other slot of a double-buffered cell state: the c before the last step
+    (c_0 for one step), with the right h_n (unpacked input)."""
+
+    modes = ("LSTM",)
+
+    def run_direction(self, mode, x, h, w, reverse, lengths=None):
+        outputs, (h_n, c_n) = super().run_direction(mode, x, h, w, reverse, lengths)
+        if lengths is not None:
+            return outputs, (h_n, c_n)
+        before = x[1:] if reverse else x[:-1]  # every step but the last one taken
+        c_before = super().run_direction(mode, before, h, w, reverse)[1][1] if len(before) else h[1]
+        return outputs, (h_n, c_before)
+
+
+class LstmC0AssumesContiguous(Manual):
+    """Bug 9 for the cell state: c_0 is read from raw storage as if it were contiguous (x and h_0
+    are read right)."""
+
+    modes = ("LSTM",)
+
+    def forward(self, config, weights, x, h0):
+        return super().forward(config, weights, x, None if h0 is None else (h0[0], raw_storage(h0[1])))
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -537,6 +576,15 @@ class RankNotChecked(Manual):
         pass
 
 
+class LstmC0ShapeNotChecked(Manual):
+    """Only h_0 is checked, never c_0: a c_0 with batch or width 1 broadcasts, extra layers are ignored."""
+
+    modes = ("LSTM",)
+
+    def check_h0(self, config, x, h0):
+        super().check_h0(config, x, None if h0 is None else first(h0))
+
+
 class ZeroLengthReturnsH0(Manual):
     """A sequence of length 0 returns an empty output and h_0 instead of raising."""
 
@@ -560,11 +608,31 @@ class SilentDtypeCast(Manual):
         return super().forward(config, weights, x.to(dtype), None if h0 is None else h0.to(dtype))
 
 
+class LstmC0CopiedIntoBuffer(Manual):
+    """c_0 is copied into a cell-state buffer allocated in the weights' dtype, and copy_ casts: a
+    c_0 of another dtype is accepted."""
+
+    modes = ("LSTM",)
+
+    def forward(self, config, weights, x, h0):
+        if h0 is not None:
+            h, c = h0
+            h0 = (h, torch.empty(c.shape, dtype=weights["weight_ih_l0"].dtype).copy_(c))
+        return super().forward(config, weights, x, h0)
+
+
 class GRUAcceptsProjSize(torch.nn.GRU):
     """A drop-in GRU that accepts proj_size and ignores it."""
 
     def __init__(self, *args, proj_size=0, **kwargs):
         super().__init__(*args, **kwargs)
+
+
+class LSTMAnyProjSize(torch.nn.LSTM):
+    """A drop-in LSTM that takes a proj_size >= hidden_size (or < 0) to mean no projection instead of refusing it."""
+
+    def __init__(self, input_size, hidden_size, *args, proj_size=0, **kwargs):
+        super().__init__(input_size, hidden_size, *args, proj_size=proj_size if 0 <= proj_size < hidden_size else 0, **kwargs)
 
 
 class RNNClampsSizes(torch.nn.RNN):
@@ -597,6 +665,23 @@ class DropoutInEval(Manual):
         return super().dropout(config.replace(training=True), output, layer)
 
 
+class LstmCellStateDropout(Manual):
+    """Bug 8 for LSTM: in training mode dropout also hits the cell state c at every step (RNNDrop,
+    Moon et al. 2015), not only the sequence between layers."""
+
+    modes = ("LSTM",)
+    p = 0.0  # the dropout probability in force for the network being run
+
+    def build(self, config, weights):
+        run = type(self)()
+        run.p = config.dropout if config.training else 0.0
+        return lambda x, h0: run.forward(config, weights, x, h0)
+
+    def lstm_cell(self, x, h, c, *w):
+        h, c = super().lstm_cell(x, h, c, *w)
+        return h, torch.nn.functional.dropout(c, self.p) if self.p else c
+
+
 # --- dtypes ------------------------------------------------------------------------------------
 
 
@@ -623,6 +708,19 @@ class HalfOutputFloat32(Manual):
             return super().forward(config, weights, x, h0)
         weights = {n: w.float() for n, w in weights.items()}
         return super().forward(config, weights, x.float(), None if h0 is None else h0.float())
+
+
+class LstmHalfCnFloat32(Manual):
+    """Bug 15: with half-precision input c_n comes back in float32 (the dtype of the kernel's
+    cell-state accumulator); output and h_n are in the input's dtype."""
+
+    modes = ("LSTM",)
+
+    def forward(self, config, weights, x, h0):
+        output, (h_n, c_n) = super().forward(config, weights, x, h0)
+        if weights["weight_ih_l0"].dtype in (torch.bfloat16, torch.float16):
+            c_n = c_n.float()
+        return output, (h_n, c_n)
 
 
 class HalfNaiveTanh(Manual):
@@ -698,4 +796,13 @@ CATALOGUE = {
     "tests.faults:Float64ComputedInFloat32": {"output.matches_oracle", "state.h_n_matches_oracle"},
     "tests.faults:HalfOutputFloat32": {"dtype.output_matches_input"},
     "tests.faults:HalfNaiveTanh": {"dtype.reduced_precision"},
+    # LSTM faults that only the invariance, errors, dropout and dtype clauses' (h, c) coverage catches
+    "tests.faults:LstmC0ModifiedInPlace": {"invariance.inputs_unmodified"},
+    "tests.faults:LstmStaleCn": {"invariance.streaming", "state.c_n_matches_oracle"},
+    "tests.faults:LstmC0AssumesContiguous": {"invariance.non_contiguous"},
+    "tests.faults:LstmC0ShapeNotChecked": {"errors.h0_shape"},
+    "tests.faults:LstmC0CopiedIntoBuffer": {"errors.dtype_mismatch"},
+    "tests.faults:LSTMAnyProjSize": {"errors.proj_size"},
+    "tests.faults:LstmCellStateDropout": {"dropout.single_layer", "dropout.between_layers"},
+    "tests.faults:LstmHalfCnFloat32": {"dtype.output_matches_input"},
 }

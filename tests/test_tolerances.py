@@ -1,6 +1,6 @@
 """The tolerance policy (conformance/compare.py) leaves a correct implementation a wide margin:
 torch.nn on the CPU stays at least 10x inside the allowed error, in float64, float32, and in
-bfloat16 and float16 (torch 2.13 runs RNN and GRU in both on the CPU), for the forward, and in
+bfloat16 and float16 (torch 2.13 runs RNN, GRU and LSTM in both on the CPU), for the forward, and in
 float64 and float32 for the gradients."""
 
 import numpy as np

@@ -16,6 +16,7 @@ from .. import capabilities, progress
 from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
 from ..runner import run_case
 from ..spec.clauses import CLAUSES
+from ..state import STATE_NAMES, parts
 from ..strategies import SEQ_LEN, BATCH, cases, configs
 
 # A slow example is not a conformance failure, and large cases are large on purpose.
@@ -86,3 +87,11 @@ def assert_matches_oracle(impl, case, *, weights=None, parts=("output", "h_n")):
         if note:
             e.add_note(note)
         raise
+
+
+def assert_dtypes(case, got):
+    """The output and each part of the final state (h_n; LSTM: h_n and c_n) have the input's dtype."""
+    __tracebackhide__ = True
+    for what, dtype in (("output", got.output_dtype), *zip(STATE_NAMES, parts(got.h_n_dtype))):
+        if dtype != case.config.dtype:
+            raise Mismatch(f"{what} has dtype {dtype}, but should be {case.config.dtype} (the input's dtype)")

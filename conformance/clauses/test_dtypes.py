@@ -4,19 +4,16 @@ can be (CONTRACT.md, "Layouts and shapes", "Precision notes"; bug 15)."""
 import pytest
 from hypothesis import strategies as st
 
-from ..compare import Mismatch
 from ..runner import run_case
 from ..spec.config import REDUCED_DTYPES
-from . import assert_matches_oracle, clause, draw_case
+from . import assert_dtypes, assert_matches_oracle, clause, draw_case
 
 
 @clause("dtype.output_matches_input")
 def test_output_matches_input(impl, data):
     case = draw_case(data, impl, dtype=st.sampled_from(sorted(impl.dtypes)))
     got = run_case(impl, case)
-    for what, dtype in (("output", got.output_dtype), ("h_n", got.h_n_dtype)):
-        if dtype != case.config.dtype:
-            raise Mismatch(f"{what} has dtype {dtype}, but should be {case.config.dtype} (the input's dtype)")
+    assert_dtypes(case, got)
 
 
 @clause("dtype.reduced_precision")

@@ -1,31 +1,38 @@
 """Inputs and constructor arguments torch refuses must be refused, not answered (CONTRACT.md,
 "Errors"). Any exception counts; torch 2.13 raises ValueError or RuntimeError for each."""
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import strategies as st
 
 from ..compare import Mismatch
-from ..runner import tensors
+from ..runner import tensors, to_tensor
 from ..spec.config import Config
+from ..state import INITIAL_NAMES, map_state, parts, replace_part
 from . import clause, draw_case
 
 SMALL = dict(seq_len=st.integers(1, 4), batch=st.integers(1, 4))
 
 
-def bad_sizes(right: int):
-    """PyTorch's tests' prime bad size 7, or 1 (which broadcasts), never the right size."""
-    return st.sampled_from([n for n in (7, 1, 11) if n != right])
+def bad_sizes(right: int, *confusable: int):
+    """PyTorch's tests' prime bad size 7, or 1 (which broadcasts), or a size easily confused with
+    the right one, never the right size."""
+    return st.sampled_from(list(dict.fromkeys(n for n in (7, 1, 11, *confusable) if n != right)))
 
 
-def assert_raises(impl, case, what, *, x=None, h0=None, dtypes=(None, None)):
-    """Call the implementation built for ``case`` with x or h0 replaced (values are cast to the
-    case's dtype unless ``dtypes`` says otherwise); it must raise."""
+def as_given(value, config: Config):
+    """A NumPy array goes in as a tensor of the case's dtype; a tensor as it is (another dtype)."""
+    return value if isinstance(value, torch.Tensor) else to_tensor(value, config)
+
+
+def assert_raises(impl, case, what, *, x=None, h0=None):
+    """Call the implementation built for ``case`` with x or the state h0 (h_0, or (h_0, c_0) for
+    LSTM) replaced; it must raise."""
     __tracebackhide__ = True
-    weights, good_x, good_h0 = tensors(case.config, case.weights, case.x, case.h0)
-    x = good_x if x is None else torch.as_tensor(x)
-    h0 = good_h0 if h0 is None else torch.as_tensor(h0)
-    x, h0 = (t if t is None else t.to(d or good_x.dtype) for t, d in zip((x, h0), dtypes))
+    weights = tensors(case.config, case.weights, case.x)[0]
+    x = as_given(case.x if x is None else x, case.config)
+    h0 = map_state(lambda s: as_given(s, case.config), case.h0 if h0 is None else h0)
     fn = impl.build(case.config, weights)
     try:
         with torch.no_grad():
@@ -50,19 +57,25 @@ def assert_constructor_raises(impl, config: Config, what, **extra):
 def test_input_width(impl, data):
     case = draw_case(data, impl, **SMALL)
     width = data.draw(bad_sizes(case.config.input_size), label="bad input width")
-    x = torch.zeros(*case.x.shape[:-1], width)
+    x = np.zeros((*case.x.shape[:-1], width))
     assert_raises(impl, case, f"an input of width {width} (input_size={case.config.input_size})", x=x)
 
 
 @clause("errors.h0_shape")
 def test_bad_h0_refused(impl, data):
     case = draw_case(data, impl, with_h0=True, **SMALL)
-    right = case.h0.shape
+    config = case.config
+    name = data.draw(st.sampled_from(INITIAL_NAMES[: len(parts(case.h0))]), label="tensor of the wrong shape")
+    index = INITIAL_NAMES.index(name)
+    right = parts(case.h0)[index].shape
     axis = data.draw(st.sampled_from(range(len(right))), label="dimension made wrong")
-    size = data.draw(bad_sizes(right[axis]), label="bad size")
+    # With projections h_0 and c_0 differ in width (proj_size, hidden_size): one must not pass for the other.
+    size = data.draw(bad_sizes(right[axis], *({config.h_out, config.hidden_size} if axis == len(right) - 1 else ())), label="bad size")
     shape = right[:axis] + (size,) + right[axis + 1 :]
-    names = ("layers*D", "batch", "hidden") if len(right) == 3 else ("layers*D", "hidden")
-    assert_raises(impl, case, f"h_0 of shape {shape} ({names[axis]} should be {right[axis]}; h_0 should be {right})", h0=torch.zeros(shape))
+    width = "proj_size" if name == "h_0" and config.proj_size else "hidden_size"
+    axes = ("num_layers*D", "batch", f"width ({width})") if len(right) == 3 else ("num_layers*D", f"width ({width})")
+    assert_raises(impl, case, f"{name} of shape {shape} ({axes[axis]} should be {right[axis]}; {name} should be {right})",
+                  h0=replace_part(case.h0, index, np.zeros(shape)))
 
 
 @clause("errors.input_rank")
@@ -70,7 +83,7 @@ def test_input_rank(impl, data):
     case = draw_case(data, impl, with_h0=False, **SMALL)
     rank = data.draw(st.sampled_from((1, 4)), label="rank")
     shape = (case.config.input_size,) if rank == 1 else (case.seq_len, case.batch or 1, 1, case.config.input_size)
-    assert_raises(impl, case, f"an input of rank {rank}, shape {shape}", x=torch.zeros(shape))
+    assert_raises(impl, case, f"an input of rank {rank}, shape {shape}", x=np.zeros(shape))
 
 
 @clause("errors.zero_length")
@@ -84,21 +97,36 @@ def test_zero_length(impl, data):
 def test_dtype_mismatch(impl, data):
     case = draw_case(data, impl, with_h0=True, **SMALL)
     other = {"float64": torch.float32, "float32": torch.float64}[case.config.dtype]
-    which = data.draw(st.sampled_from(("x", "h_0")), label="tensor in the other dtype")
-    dtypes = (other, None) if which == "x" else (None, other)
-    assert_raises(impl, case, f"{which} in {other} with {case.config.dtype} weights", x=case.x, h0=case.h0, dtypes=dtypes)
+    names = ["x", "h_0"]
+    if case.config.mode == "LSTM" and other == torch.float64:
+        # torch on the CPU promotes a float32 c_0 under float64 weights instead of refusing it; a
+        # float64 c_0 under float32 weights it refuses.
+        names.append("c_0")
+    which = data.draw(st.sampled_from(names), label="tensor in the other dtype")
+    what = f"{which} in {other} with {case.config.dtype} weights"
+    if which == "x":
+        assert_raises(impl, case, what, x=torch.as_tensor(case.x).to(other))
+    else:
+        index = INITIAL_NAMES.index(which)
+        assert_raises(impl, case, what, h0=replace_part(case.h0, index, torch.as_tensor(parts(case.h0)[index]).to(other)))
 
 
 @clause("errors.proj_size")
 def test_proj_size(impl, data):
-    config = draw_case(data, impl, **SMALL).config
-    proj = data.draw(st.integers(1, max(1, config.hidden_size - 1)), label="proj_size")
-    assert_constructor_raises(impl, config, f"proj_size={proj} on {config.mode} (only LSTM has projections)", proj_size=proj)
+    config = draw_case(data, impl, projection=False, **SMALL).config
+    H = config.hidden_size
+    if config.mode == "LSTM":
+        refused, why = st.one_of(st.just(H), st.integers(H + 1, 2 * H + 7), st.integers(-3, -1)), f"an LSTM needs 0 <= proj_size < hidden_size={H}"
+    else:
+        refused, why = st.integers(1, max(1, H - 1)), "only LSTM has projections"
+    proj = data.draw(refused, label="proj_size")
+    assert_constructor_raises(impl, config, f"proj_size={proj} on {config.mode} ({why})", proj_size=proj)
 
 
 @clause("errors.sizes_positive")
 def test_sizes_positive(impl, data):
-    config = draw_case(data, impl, **SMALL).config
+    # No projection: an LSTM's proj_size >= hidden_size would be a reason to raise of its own.
+    config = draw_case(data, impl, projection=False, **SMALL).config
     field = data.draw(st.sampled_from(("hidden_size", "num_layers")), label="size made non-positive")
     value = data.draw(st.sampled_from((0, -1)), label="value")
     assert_constructor_raises(impl, config.replace(**{field: value}), f"{field}={value}")

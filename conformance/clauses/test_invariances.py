@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from ..compare import Mismatch, assert_close, assert_output_close, assert_state_close, output_axes
 from ..runner import LAYOUTS, call, run_case, tensors
+from ..state import INITIAL_NAMES, STATE_NAMES, map_state, names, parts
 from ..strategies import BATCH_EDGES, TILE_EDGES, mostly
 from . import clause, draw_case, tolerance
 
@@ -24,6 +25,11 @@ def take(array, axis, index):
     return np.take(array, index, axis=axis)
 
 
+def state_rows(state, index):
+    """The given rows of h (or of each of h and c), which are (layers*D, N, width)."""
+    return map_state(lambda s: s[:, index], state)
+
+
 @clause("invariance.rows_independent")
 def test_rows_independent(impl, data):
     case = draw_case(data, impl, batch=mostly(st.sampled_from(BATCH_EDGES), st.integers(2, 6)), with_h0=True)
@@ -33,10 +39,10 @@ def test_rows_independent(impl, data):
     axis = row_axis(case)
     for row in sorted({case.batch - 1, *rows}):
         one = [row]
-        alone = run_case(impl, case, x=take(case.x, axis, one), h0=case.h0[:, one])
+        alone = run_case(impl, case, x=take(case.x, axis, one), h0=state_rows(case.h0, one))
         against = f"row {row} run alone (batch of 1)"
         assert_output_close(case.config, take(whole.output, axis, one), alone.output, tol, what=f"output row {row} of the batch of {case.batch}", against=against)
-        assert_state_close(case.config, whole.h_n[:, one], alone.h_n, tol, what=f"h_n row {row} of the batch of {case.batch}", against=against)
+        assert_state_close(case.config, state_rows(whole.h_n, one), alone.h_n, tol, what=f"h_n row {row} of the batch of {case.batch}", against=against)
 
 
 def changed(case, steps):
@@ -75,7 +81,7 @@ def test_streaming(impl, data):
     first = run_case(impl, case, x=take(case.x, axis, range(k)))
     second = run_case(impl, case, x=take(case.x, axis, range(k, case.seq_len)), h0=first.h_n)
     tol = tolerance(case, whole.output, whole.h_n)
-    against = f"running x[:{k}], then x[{k}:] from the h_n it returned"
+    against = f"running x[:{k}], then x[{k}:] from the {names(first.h_n)} it returned"
     assert_output_close(case.config, whole.output, np.concatenate([first.output, second.output], axis=axis), tol, what="output of one call", against=against)
     assert_state_close(case.config, whole.h_n, second.h_n, tol, what="h_n of one call", against=against)
 
@@ -86,7 +92,7 @@ def test_deterministic(impl, data):
     first = run_case(impl, case)
     for attempt in (2, 3):
         again = run_case(impl, case)
-        for what, a, b in (("output", first.output, again.output), ("h_n", first.h_n, again.h_n)):
+        for what, a, b in (("output", first.output, again.output), *zip(STATE_NAMES, parts(first.h_n), parts(again.h_n))):
             differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
             if differ.any():
                 i = tuple(int(v) for v in np.argwhere(differ)[0])
@@ -98,7 +104,7 @@ def test_deterministic(impl, data):
 def test_inputs_unmodified(impl, data):
     case = draw_case(data, impl, with_h0=True)
     weights, x, h0 = tensors(case.config, case.weights, case.x, case.h0)
-    given = {"x": x, "h_0": h0, **weights}
+    given = {"x": x, **dict(zip(INITIAL_NAMES, parts(h0))), **weights}
     before = {name: t.clone() for name, t in given.items()}
     call(impl, case.config, weights, x, h0)
     for name, t in given.items():
@@ -110,9 +116,10 @@ def test_inputs_unmodified(impl, data):
 @clause("invariance.non_contiguous")
 def test_non_contiguous(impl, data):
     case = draw_case(data, impl)
-    layout = data.draw(st.sampled_from(LAYOUTS), label="layout of x and h_0")
+    given = "x" if case.h0 is None else f"x and {names(case.h0, INITIAL_NAMES)}"
+    layout = data.draw(st.sampled_from(LAYOUTS), label=f"layout of {given}")
     contiguous, strided = run_case(impl, case), run_case(impl, case, layout=layout)
     tol = tolerance(case, contiguous.output, contiguous.h_n)
     against = "the same values given contiguous"
-    assert_output_close(case.config, strided.output, contiguous.output, tol, what=f"output for {layout} (non-contiguous) x and h_0", against=against)
-    assert_state_close(case.config, strided.h_n, contiguous.h_n, tol, what=f"h_n for {layout} (non-contiguous) x and h_0", against=against)
+    assert_output_close(case.config, strided.output, contiguous.output, tol, what=f"output for {layout} (non-contiguous) {given}", against=against)
+    assert_state_close(case.config, strided.h_n, contiguous.h_n, tol, what=f"h_n for {layout} (non-contiguous) {given}", against=against)

@@ -3,7 +3,7 @@
 from ..compare import Mismatch, assert_shape
 from ..runner import run_case
 from ..state import STATE_NAMES, parts
-from . import clause, draw_case, expected
+from . import assert_dtypes, clause, draw_case, expected
 
 
 @clause("shape.output")
@@ -16,6 +16,4 @@ def test_output_shapes_and_dtypes(impl, data):
         raise Mismatch(f"the state has {len(parts(got.h_n))} part(s), but should have {len(parts(want_h_n))} ({', '.join(STATE_NAMES[:len(parts(want_h_n))])})")
     for name, got_part, want_part in zip(STATE_NAMES, parts(got.h_n), parts(want_h_n)):
         assert_shape(got_part, want_part.shape, what=name, why=f"({name} is (num_layers*D, N, {'H' if name == 'c_n' else 'H_out'}) whatever batch_first says)")
-    for what, dtype in (("output", got.output_dtype), ("h_n", got.h_n_dtype)):
-        if dtype != case.config.dtype:
-            raise Mismatch(f"{what} has dtype {dtype}, but should be {case.config.dtype} (the input's dtype)")
+    assert_dtypes(case, got)

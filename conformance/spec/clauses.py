@@ -22,8 +22,6 @@ class Clause:
     requires: frozenset = frozenset()  # capabilities an implementation may declare it lacks (registry: not_claimed)
 
 
-# invariance.*, errors.*, dropout.* and dtype.* do not handle LSTM's (h, c) state yet:
-# they cover RNN and GRU.
 CLAUSES = {
     c.id: c
     for c in [
@@ -46,24 +44,24 @@ CLAUSES = {
         Clause("packed.matches_oracle", "PackedSequence input: the output is a PackedSequence with the input's batch_sizes and indices, equal (unpacked) to the oracle with per-row lengths, padding zero; h_n at each row's own last step, in the original order.", ALL, "CONTRACT.md, Variable-length sequences; bug 5", requires=frozenset({"packed"})),
         Clause("packed.each_row_alone", "Each sequence of a PackedSequence batch gives the output and h_n of running it alone, unpadded.", ALL, "CONTRACT.md, Variable-length sequences; bug 5", requires=frozenset({"packed"})),
         Clause("packed.padding_ignored", "A row's results do not depend on the padding around it: adding a longer row to the batch (more padding, with other values) changes nothing for the others.", ALL, "CONTRACT.md, Variable-length sequences; bug 5", requires=frozenset({"packed"})),
-        Clause("invariance.rows_independent", "Each batch row equals running that row alone: nothing leaks across the batch, at any batch size.", ELMAN | GRU, "CONTRACT.md, Variable-length sequences; bug 10"),
-        Clause("invariance.causal", "Changing x after step t leaves the output up to t unchanged (unidirectional); one bidirectional layer: its forward half up to t, and its reverse half from t on when x before t changes.", ELMAN | GRU, "CONTRACT.md, Cells"),
-        Clause("invariance.streaming", "Running x[:k], then x[k:] from the h_n it returned, equals running x in one call (unidirectional): output concatenated, same h_n.", ELMAN | GRU, "CONTRACT.md, Cells; bug 2"),
-        Clause("invariance.deterministic", "Repeated calls with the same inputs return bit-for-bit the same output and h_n.", ELMAN | GRU, "CONTRACT.md, bug 11"),
-        Clause("invariance.inputs_unmodified", "The x, h_0 and weight tensors given to the implementation are unchanged afterwards, bit for bit.", ELMAN | GRU, "torch.nn.RNN/GRU semantics"),
-        Clause("invariance.non_contiguous", "Non-contiguous x and h_0 (strided slices, transposed storage) give the same results as contiguous ones.", ELMAN | GRU, "CONTRACT.md, bug 9"),
-        Clause("errors.input_width", "An input whose last dimension is not input_size raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.h0_shape", "An h_0 of the wrong shape in any dimension (layers, batch, width; a prime bad size or a broadcastable 1) raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.input_rank", "An input of rank 1 or 4 raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.zero_length", "A sequence of length 0 raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.dtype_mismatch", "An input (or h_0) whose dtype differs from the weights' raises.", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.proj_size", "Constructing an RNN or GRU with proj_size > 0 raises (drop-in classes only).", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("errors.sizes_positive", "Constructing with hidden_size <= 0 or num_layers <= 0 raises (drop-in classes only).", ELMAN | GRU, "CONTRACT.md, Errors"),
-        Clause("dropout.eval_mode", "In eval mode, dropout > 0 changes nothing: the result equals the oracle (dropout = 0).", ELMAN | GRU, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
-        Clause("dropout.single_layer", "In training mode, a one-layer network is unaffected by dropout (it only acts between layers).", ELMAN | GRU, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
-        Clause("dropout.between_layers", "In training mode with dropout = 1, every layer above the first reads zeros and the top layer's output is not dropped.", ELMAN | GRU, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
-        Clause("dtype.output_matches_input", "Output and h_n have the input's dtype, for every dtype the implementation claims (bfloat16 and float16 included).", ELMAN | GRU, "CONTRACT.md, Layouts and shapes; bug 15"),
-        Clause("dtype.reduced_precision", "In bfloat16 and float16, where claimed, output and h_n equal the oracle within the half-precision tolerance.", ELMAN | GRU, "CONTRACT.md, Precision notes; bug 15"),
+        Clause("invariance.rows_independent", "Each batch row equals running that row alone: nothing leaks across the batch, at any batch size.", ALL, "CONTRACT.md, Variable-length sequences; bug 10"),
+        Clause("invariance.causal", "Changing x after step t leaves the output up to t unchanged (unidirectional); one bidirectional layer: its forward half up to t, and its reverse half from t on when x before t changes.", ALL, "CONTRACT.md, Cells"),
+        Clause("invariance.streaming", "Running x[:k], then x[k:] from the final state it returned (h_n; LSTM: (h_n, c_n)) equals running x in one call (unidirectional): output concatenated, same final state.", ALL, "CONTRACT.md, Cells; bug 2"),
+        Clause("invariance.deterministic", "Repeated calls with the same inputs return bit-for-bit the same output, h_n and (LSTM) c_n.", ALL, "CONTRACT.md, bug 11"),
+        Clause("invariance.inputs_unmodified", "The x, h_0, (LSTM) c_0 and weight tensors given to the implementation are unchanged afterwards, bit for bit.", ALL, "torch.nn.RNN/GRU/LSTM semantics"),
+        Clause("invariance.non_contiguous", "Non-contiguous x, h_0 and (LSTM) c_0 (strided slices, transposed storage) give the same results as contiguous ones.", ALL, "CONTRACT.md, bug 9"),
+        Clause("errors.input_width", "An input whose last dimension is not input_size raises.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.h0_shape", "An h_0, or for LSTM a c_0 (whose width is hidden_size), of the wrong shape in any dimension (layers, batch, width; a prime bad size, a broadcastable 1, or the other one's width) raises.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.input_rank", "An input of rank 1 or 4 raises.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.zero_length", "A sequence of length 0 raises.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.dtype_mismatch", "An input or h_0 whose dtype differs from the weights' raises, and for LSTM a float64 c_0 with float32 weights (torch promotes a float32 c_0 with float64 weights).", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.proj_size", "A proj_size torch refuses raises at construction (drop-in classes only): any proj_size > 0 on an RNN or GRU; on an LSTM, which needs 0 <= proj_size < hidden_size, proj_size >= hidden_size or < 0.", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.sizes_positive", "Constructing with hidden_size <= 0 or num_layers <= 0 raises (drop-in classes only).", ALL, "CONTRACT.md, Errors"),
+        Clause("dropout.eval_mode", "In eval mode, dropout > 0 changes nothing: the result equals the oracle (dropout = 0).", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
+        Clause("dropout.single_layer", "In training mode, a one-layer network is unaffected by dropout (it only acts between layers, never on the recurrent state h or c).", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
+        Clause("dropout.between_layers", "In training mode with dropout = 1, every layer above the first reads zeros and the top layer's output is not dropped.", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
+        Clause("dtype.output_matches_input", "Output, h_n and (LSTM) c_n have the input's dtype, for every dtype the implementation claims (bfloat16 and float16 included).", ALL, "CONTRACT.md, Layouts and shapes; bug 15"),
+        Clause("dtype.reduced_precision", "In bfloat16 and float16, where claimed, output, h_n and (LSTM) c_n equal the oracle within the half-precision tolerance.", ALL, "CONTRACT.md, Precision notes; bug 15"),
         Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
         Clause("grad.input", "Backpropagation through time: the gradient with respect to the input x equals the oracle's (directional derivatives, any configuration).", ALL, "CONTRACT.md, differentiated; bug 9", requires=frozenset({"gradients"})),
         Clause("grad.h0", "The gradient with respect to h_0 (and c_0 for LSTM) equals the oracle's, slice layer*D + direction by that layer and direction.", ALL, "CONTRACT.md, Layers, differentiated", requires=frozenset({"gradients"})),
