@@ -78,17 +78,45 @@ def pytest_configure(config):
             profiles.share_database(url)
         except ValueError as e:
             raise pytest.UsageError(f"--rnn-database: {e}") from None
-    names = config.getoption("rnn_impl")
-    if not names:
-        config.stash[IMPLS] = []
-        return
+    if not is_xdist_controller(config):
+        implementations(config)
+
+
+def is_xdist_controller(config) -> bool:
+    return getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
+
+
+def implementations(config) -> list:
+    """The --rnn-impl implementations, resolved once (importing them, torch included, takes a
+    second or more); a bad name, module or capability is a UsageError."""
+    if IMPLS in config.stash:
+        return config.stash[IMPLS]
+    from . import capabilities
     from .registry import ResolveError, resolve
 
     try:
         modes, dtypes = parse_modes(config.getoption("rnn_kind")), parse_list(config.getoption("rnn_dtypes"), str.lower)
-        config.stash[IMPLS] = [resolve(name, modes, dtypes) for name in names]
+        impls = [resolve(name, modes, dtypes) for name in config.getoption("rnn_impl")]
     except ResolveError as e:
         raise pytest.UsageError(f"--rnn-impl: {e}") from None
+    try:
+        extra = capabilities.parse(config.getoption("rnn_not_claimed"))
+        for impl in impls:
+            impl.extra_not_claimed = extra
+            capabilities.not_claimed(impl)  # an adapter's unknown names are a usage error too
+    except capabilities.CapabilityError as e:
+        raise pytest.UsageError(str(e)) from None
+    config.stash[IMPLS] = impls
+    return impls
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session):
+    """On the xdist controller, the implementations are resolved only now, after xdist has
+    started the workers (each resolves its own): importing them (torch: over a second) before
+    would hold every worker back as long. The controller does not collect."""
+    implementations(session.config)
+    return (yield)
 
 
 def pytest_unconfigure(config):
@@ -99,15 +127,17 @@ def pytest_unconfigure(config):
 
 
 def pytest_report_header(config):
-    impls = config.stash.get(IMPLS, [])
-    if not impls:
+    names = config.getoption("rnn_impl")
+    if not names:
         return None
-    import hypothesis
-    import numpy
-    import torch
+    from importlib.metadata import version
 
-    lines = [f"rnn-conformance: torch {torch.__version__}, hypothesis {hypothesis.__version__}, numpy {numpy.__version__}"]
-    for impl in impls:
+    import hypothesis
+
+    lines = [f"rnn-conformance: torch {version('torch')}, hypothesis {hypothesis.__version__}, numpy {version('numpy')}"]
+    if is_xdist_controller(config):  # not resolved yet (see pytest_collection): the verdict tables say more
+        lines.append(f"  implementations {', '.join(names)}, resolved by each xdist worker")
+    for impl in [] if is_xdist_controller(config) else implementations(config):
         lines.append(f"  implementation {impl.name}: {impl.description}; {'cell ' if impl.is_cell else ''}modes {', '.join(sorted(impl.modes))}; dtypes {', '.join(sorted(impl.dtypes))}")
         reason = impl.unavailable()
         if reason:
@@ -135,7 +165,7 @@ def pytest_generate_tests(metafunc):
     marker = metafunc.definition.get_closest_marker("rnn_clause")
     if marker is None or "impl" not in metafunc.fixturenames:
         return
-    impls = metafunc.config.stash.get(IMPLS, [])
+    impls = implementations(metafunc.config)
     if not impls:
         metafunc.parametrize("impl", [None])  # reported once, as a usage error, after collection
         return

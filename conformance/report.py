@@ -44,28 +44,19 @@ def is_worker(config) -> bool:
     return hasattr(config, "workerinput")
 
 
-@pytest.hookimpl(trylast=True)  # after plugin.py has resolved the implementations
 def pytest_configure(config):
-    from .plugin import IMPLS
-
     config.stash[PREVIOUS_LIMIT] = runner.TIME_LIMIT
     runner.TIME_LIMIT = config.getoption("rnn_timeout") or None
     config.pluginmanager.register(Verdicts(config), "rnn-conformance-verdicts")
-    try:
-        extra = capabilities.parse(config.getoption("rnn_not_claimed"))
-        for impl in config.stash.get(IMPLS, []):
-            impl.extra_not_claimed = extra
-            capabilities.not_claimed(impl)  # an adapter's unknown names are a usage error too
-    except capabilities.CapabilityError as e:
-        raise pytest.UsageError(str(e)) from None
     config.stash[SKIPS] = read_skips(config.getoption("rnn_skips"))
 
 
 def pytest_report_header(config):
-    from .plugin import IMPLS
+    from .plugin import implementations, is_xdist_controller
 
+    impls = [] if is_xdist_controller(config) else implementations(config)  # see plugin.pytest_collection
     lines = [f"  {impl.name} does not claim: {', '.join(sorted(capabilities.not_claimed(impl)))} (not drawn; clauses only about them: not claimed)"
-             for impl in config.stash.get(IMPLS, []) if capabilities.not_claimed(impl)]
+             for impl in impls if capabilities.not_claimed(impl)]
     if config.getoption("rnn_timeout"):
         lines.append(f"  time limit per implementation call: {config.getoption('rnn_timeout'):g} s (--rnn-timeout)")
     return lines or None
@@ -280,10 +271,10 @@ class Verdicts:
     def pytest_terminal_summary(self, terminalreporter):
         if is_worker(self.config):
             return
-        from .plugin import IMPLS
+        from .plugin import implementations
 
         tr, results = terminalreporter, verdicts(self.records)
-        order = [impl.name for impl in self.config.stash.get(IMPLS, [])]  # as --rnn-impl gave them
+        order = [impl.name for impl in implementations(self.config)]  # as --rnn-impl gave them
         for impl, clauses in sorted(results.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
             tr.write_sep("=", f"RNN conformance verdicts: {impl}")
             for line in table(clauses):
@@ -298,9 +289,9 @@ class Verdicts:
         path = self.config.getoption("rnn_report")
         if not path or is_worker(self.config):
             return
-        from .plugin import IMPLS
+        from .plugin import implementations
 
-        impls = {impl.name: impl for impl in self.config.stash.get(IMPLS, [])}
+        impls = {impl.name: impl for impl in implementations(self.config)}
         results = verdicts(self.records)
         report = {
             "tool": "rnn-conformance",
