@@ -47,14 +47,23 @@ def section_runs(profile: str):
           ["implementation", "wall s", "examples", "examples/s", "verdict"], rows)
 
 
-def section_xdist(profile: str):
+def section_xdist(profile: str, repeats: int = 3):
+    """Serial and -n 2 runs alternated ``repeats`` times; medians (the machine's own noise is a
+    few seconds)."""
+    from statistics import median
+
     rows = []
     for impl in ["torch.nn:GRU", "torch"]:
         seed = "--hypothesis-seed=0"  # the same examples in both runs
-        serial, n1, _ = pytest_run(impl, f"--hypothesis-profile={profile}", seed)
-        parallel, n2, _ = pytest_run(impl, f"--hypothesis-profile={profile}", seed, "-n", "2")
-        rows.append([impl, f"{serial:.1f}", f"{parallel:.1f}", f"{serial / parallel:.2f}x", f"{n1} / {n2}"])
-    table("Serial vs pytest -n 2 (same seed)", ["implementation", "serial s", "-n 2 s", "speed-up", "examples"], rows)
+        serial, parallel = [], []
+        for _ in range(repeats):
+            serial.append(pytest_run(impl, f"--hypothesis-profile={profile}", seed))
+            parallel.append(pytest_run(impl, f"--hypothesis-profile={profile}", seed, "-n", "2"))
+        s, p = median(w for w, _, _ in serial), median(w for w, _, _ in parallel)
+        rows.append([impl, f"{s:.1f}", f"{p:.1f}", f"{s / p:.2f}x", " ".join(f"{w:.1f}" for w, _, _ in serial), " ".join(f"{w:.1f}" for w, _, _ in parallel),
+                     f"{serial[0][1]} / {parallel[0][1]}"])
+    table(f"Serial vs pytest -n 2 (same seed; medians of {repeats} alternated runs)",
+          ["implementation", "serial s", "-n 2 s", "speed-up", "serial runs", "-n 2 runs", "examples"], rows)
 
 
 class Timers:
