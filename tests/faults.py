@@ -465,6 +465,40 @@ class StaleHn(Manual):
         return outputs, outputs[1 if reverse else -2]
 
 
+class UnbatchedKeepsBatchAxis(Manual):
+    """Unbatched input (L, H_in) is run as a batch of one and returned that way: output
+    (L, 1, H) and h_n (layers*D, 1, H), the batch axis never squeezed away."""
+
+    def forward(self, config, weights, x, h0):
+        if isinstance(x, PackedSequence) or x.dim() != 2:
+            return super().forward(config, weights, x, h0)
+        batch = config.replace(batch_first=False)
+        return super().forward(batch, weights, x.unsqueeze(1), map_state(lambda s: s.unsqueeze(1), h0))
+
+
+class StatefulDefaultState(Manual):
+    """Without h_0, starts from the final state of its previous call of the same shape instead of
+    zeros (Keras's stateful=True, or a tutorial's self.hidden kept between batches)."""
+
+    def __init__(self):
+        self.last = {}
+
+    def initial_state(self, config, h0, N, x):
+        state = super().initial_state(config, h0, N, x)
+        if h0 is not None:
+            return state
+        key = (config, N, x.dtype)
+        return self.last.get(key, state)
+
+    def run_layers(self, config, weights, x, h0, lengths=None):
+        output, h_n = super().run_layers(config, weights, x, h0, lengths)
+        self.last[(config, x.shape[1], x.dtype)] = map_state(torch.Tensor.detach, h_n)
+        return output, h_n
+
+
+stateful_default_state = StatefulDefaultState()
+
+
 class RandomSummationOrder(Manual):
     """Bug 11: the recurrent matmul sums over hidden units in a random order for H >= 16 (e.g.
     work split among threads as they come), so repeat runs differ in the last bits."""
@@ -781,6 +815,8 @@ CATALOGUE = {
     "tests.faults:LargeBatchRowsMixed": {"invariance.rows_independent"},
     "tests.faults:SequenceCentred": {"invariance.causal"},
     "tests.faults:StaleHn": {"invariance.streaming"},
+    "tests.faults:UnbatchedKeepsBatchAxis": {"layout.unbatched"},
+    "tests.faults:stateful_default_state": {"state.default_h0_is_zeros", "output.matches_oracle", "state.h_n_matches_oracle", "recurrence.carries_state"},
     "tests.faults:RandomSummationOrder": {"invariance.deterministic"},
     "tests.faults:H0ModifiedInPlace": {"invariance.inputs_unmodified"},
     "tests.faults:AssumesContiguous": {"invariance.non_contiguous"},
