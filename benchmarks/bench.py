@@ -9,6 +9,7 @@ the serial vs pytest-xdist speed-up, and where the time goes (oracle, implementa
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import subprocess
 import sys
@@ -73,6 +74,7 @@ class Timers:
         self.oracle = self.impl = self.calls = 0.0
 
     def timed(self, fn, field):
+        @functools.wraps(fn)  # keeps the built callable's attributes (its `parameters`, for gradients)
         def wrapper(*args, **kwargs):
             start = time.perf_counter()
             try:
