@@ -72,7 +72,7 @@ class CallThread:
             done.put(outcome)
 
     def run(self, fn, timeout: float):
-        """(finished, result or exception)."""
+        """(returned, its result or the exception it raised), or None past the timeout."""
         done: queue.SimpleQueue = queue.SimpleQueue()
         self.busy = True
         self.jobs.put((fn, done))
@@ -105,8 +105,8 @@ def call_with_time_limit(name: str, fn):
     outcome = thread.run(fn, TIME_LIMIT)
     if outcome is None:
         raise ImplementationError(f"{too_long} (--rnn-timeout); the call is left running in a background thread and the run goes on")
-    finished, value = outcome
-    if not finished:
+    returned, value = outcome
+    if not returned:
         raise value
     return value
 

@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..state import INITIAL_NAMES
 from . import oracle
 from .config import Config
 
 H = 1e-20
 
 
-STATE = ("h_0", "c_0")
-
-
 def loss(config: Config, arrays: dict, R, S):
     """L = sum(output * R) + sum(h_n * S), for LSTM S = (S_h, S_c) against (h_n, c_n). ``arrays``
     holds x, h_0 (and c_0 for LSTM; None for the default zero state) and the weights by torch's names."""
     h0 = arrays["h_0"] if arrays.get("c_0") is None else (arrays["h_0"], arrays["c_0"])
-    weights = {n: a for n, a in arrays.items() if n not in ("x", *STATE)}
+    weights = {n: a for n, a in arrays.items() if n not in ("x", *INITIAL_NAMES)}
     output, h_n = oracle.forward(config, weights, arrays["x"], h0)
     states = zip(h_n, S) if isinstance(h_n, tuple) else [(h_n, S)]
     return np.sum(output * R) + sum(np.sum(s * w) for s, w in states)
