@@ -1,6 +1,8 @@
 """The gradient machinery: the oracle's complex-step derivatives, the gradient protocol of
 adapters, "not claimed: gradients", and the failure message naming the wrong tensor."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,8 @@ from hypothesis import strategies as st
 
 from conformance.gradients import Probe
 from conformance.spec import complex_step, oracle
-from conformance.spec.config import MODES
+from conformance.case import Case
+from conformance.spec.config import MODES, Config
 from conformance.strategies import cases, configs
 from implementations.manual import Manual
 
@@ -23,25 +26,59 @@ def test_sigmoid_through_tanh_is_the_logistic_function():
     assert np.max(np.abs(oracle.sigmoid(x) - 1 / (1 + np.exp(-x)))) <= 2.3e-16
 
 
+def relu_kink_within(probe, name: str, V, step: float) -> bool:
+    """Whether some ReLU pre-activation p changes sign for θ + t·V, |t| <= step (to first order,
+    with a margin of 2): one complex run records p and dp/dt. There the central difference averages
+    the slopes on either side of the kink, while the derivative (the complex step's, and torch's)
+    is the slope at t = 0."""
+    if probe.config.mode != "RNN_RELU":
+        return False
+    seen = []
+
+    def recording_relu(p):
+        seen.append(p)
+        return oracle.relu(p)
+
+    with mock.patch.dict(oracle.CELLS, {"RNN_RELU": oracle.elman_cell(recording_relu)}):
+        complex_step.loss(probe.config, {**probe.arrays, name: probe.arrays[name] + 1j * complex_step.H * V}, probe.R, probe.S)
+    p = np.concatenate([a.ravel() for a in seen])
+    return bool(np.any(np.abs(p.real) <= 2 * step * np.abs(p.imag / complex_step.H)))
+
+
 @settings(max_examples=60, deadline=None, database=None)
 @given(case=cases(configs(MODES, ("float64",)), seq_len=st.integers(1, 6), batch=st.integers(1, 3), with_h0=st.just(True)))
 def test_complex_step_agrees_with_finite_differences(case):
     """Independent check of the complex-step machinery, every mode and tensor (LSTM's c_0 and
     W_hr included): a central difference of the real oracle, whose error (~1e-9 here) is far
     above the complex step's but far below any fault (at torch's initial scale: large inputs and
-    gains make the central difference's truncation error large, not the complex step's)."""
+    gains make the central difference's truncation error large, not the complex step's). A
+    direction along which a ReLU kink lies within the step is skipped: the central difference is
+    not the derivative there."""
     probe = Probe(case.replace(input_scale=1.0, weight_gain=1.0))
+    step = 1e-5
     for name in probe.probed:
         (_, V), = probe.directions(name, 1)
+        if relu_kink_within(probe, name, V, step):
+            continue
 
         def loss(t):
             arrays = {**probe.arrays, name: probe.arrays[name] + t * V}
             return complex_step.loss(probe.config, arrays, probe.R, probe.S).real
 
-        step = 1e-5
         central = (loss(step) - loss(-step)) / (2 * step)
         exact = probe.derivative(name, V)
         assert abs(exact - central) <= 1e-6 * max(1.0, abs(central)), f"{name}: complex step {exact!r}, central difference {central!r}"
+
+
+def test_the_kink_check_finds_the_kink_that_broke_the_central_difference():
+    """The example that made the central difference disagree (CI, seed 1502): a pre-activation of
+    layer 0 crosses zero within 1e-5 along the drawn direction of weight_hh_l0."""
+    config = Config(mode="RNN_RELU", input_size=1, hidden_size=5, num_layers=3, bias=True, batch_first=False,
+                    bidirectional=False, dtype="float64", proj_size=0, cell=False, dropout=0.0, training=False)
+    probe = Probe(Case(config=config, seq_len=4, batch=3, seed=1502, weight_gain=1.0, input_scale=1.0, with_h0=True))
+    (_, V), = probe.directions("weight_hh_l0", 1)
+    assert relu_kink_within(probe, "weight_hh_l0", V, 1e-5)
+    assert not relu_kink_within(probe, "weight_hh_l0", V, 1e-9)
 
 
 class ForwardOnly(Manual):
