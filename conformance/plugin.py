@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
@@ -12,6 +11,7 @@ from .spec.clauses import CLAUSES
 
 IMPLS = pytest.StashKey[list]()
 PROFILE_BEFORE = pytest.StashKey[str]()
+THREADS_SET = pytest.StashKey[bool]()
 profiles.register()  # before Hypothesis's own plugin loads --hypothesis-profile
 
 # verdict table, JSON report, capabilities, skips file, time limit
@@ -52,22 +52,26 @@ def parse_list(value: str | None, case=str.upper):
 parse_modes = parse_list
 
 
-def share_cores_between_xdist_workers():
-    """Each pytest-xdist worker gets cpu_count // workers threads for torch: several workers each
-    running torch's default thread pool oversubscribe the cores, and busy-waiting threads then
-    make runs many times slower. OMP_NUM_THREADS or an explicit torch setting still win."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if workers < 1 or "OMP_NUM_THREADS" in os.environ:
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def share_cores_between_xdist_workers(config):
+    """On the xdist controller, before the workers start (they inherit its environment): each
+    worker gets cpu_count // workers threads through OMP_NUM_THREADS, which torch and NumPy's
+    OpenBLAS read when they load (NumPy loads before any plugin hook of a worker could set it).
+    Several workers each running default thread pools oversubscribe the cores, and their
+    busy-waiting threads slow the run. An OMP_NUM_THREADS the user set wins."""
+    workers = getattr(config.option, "numprocesses", None)
+    if not is_xdist_controller(config) or not isinstance(workers, int) or workers < 1 or "OMP_NUM_THREADS" in os.environ:
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cpus() // workers))
+    config.stash[THREADS_SET] = True  # unset again at the end, for an in-process run (pytester)
 
 
 @pytest.hookimpl(trylast=True)  # after Hypothesis's plugin has loaded --hypothesis-profile
 def pytest_configure(config):
-    share_cores_between_xdist_workers()
+    share_cores_between_xdist_workers(config)
     config.addinivalue_line("markers", "rnn_clause(id): the test checks the named clause of the RNN contract")
     url = config.getoption("rnn_database") or os.environ.get("RNN_CONFORMANCE_DATABASE")
     if url:
@@ -120,6 +124,8 @@ def pytest_collection(session):
 
 
 def pytest_unconfigure(config):
+    if config.stash.get(THREADS_SET, False):
+        del os.environ["OMP_NUM_THREADS"]
     if PROFILE_BEFORE in config.stash:  # an in-process run (pytester) must not leave it loaded
         from hypothesis import settings
 
@@ -137,6 +143,7 @@ def pytest_report_header(config):
     lines = [f"rnn-conformance: torch {version('torch')}, hypothesis {hypothesis.__version__}, numpy {version('numpy')}"]
     if is_xdist_controller(config):  # not resolved yet (see pytest_collection): the verdict tables say more
         lines.append(f"  implementations {', '.join(names)}, resolved by each xdist worker")
+        lines.append(f"  OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} in each worker")
     for impl in [] if is_xdist_controller(config) else implementations(config):
         lines.append(f"  implementation {impl.name}: {impl.description}; {'cell ' if impl.is_cell else ''}modes {', '.join(sorted(impl.modes))}; dtypes {', '.join(sorted(impl.dtypes))}")
         reason = impl.unavailable()

@@ -1,6 +1,11 @@
 """Profiles work the Hypothesis way, and pytest -n 2 gives the same verdicts as a serial run."""
 
+import os
 import re
+
+import pytest
+
+from conformance.plugin import usable_cpus
 
 from .helpers import run_suite
 
@@ -28,3 +33,31 @@ def test_xdist_gives_the_same_verdicts_as_a_serial_run(pytester):
     assert "stacking.chain" in {c for c, o in serial.items() if "failed" in o}
     assert dict(serial) == dict(parallel)
     assert serial_result.ret == parallel_result.ret == 1
+
+
+WORKER_THREADS = """
+import os, pathlib, torch
+
+def test_threads():
+    # the environment the worker started with (Linux): set before NumPy's OpenBLAS loaded
+    started_with = dict(v.split("=", 1) for v in pathlib.Path("/proc/self/environ").read_text().split("\\0") if "=" in v)
+    assert started_with.get("OMP_NUM_THREADS") == "{want}"
+    assert torch.get_num_threads() == {want}
+"""
+
+
+@pytest.mark.parametrize("workers, user_setting", [(2, None), (1, "1")])
+def test_xdist_workers_share_the_cores(pytester, monkeypatch, workers, user_setting):
+    """Each worker gets cpu_count // workers threads (torch and OpenBLAS read OMP_NUM_THREADS when
+    they load), unless the user set OMP_NUM_THREADS; the controller's environment is left as it was."""
+    if not os.path.exists("/proc/self/environ"):
+        pytest.skip("reads a worker's initial environment from /proc (Linux)")
+    if user_setting is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", user_setting)
+    want = user_setting or str(max(1, usable_cpus() // workers))
+    pytester.makepyfile(test_threads=WORKER_THREADS.format(want=want))
+    result = pytester.runpytest_inprocess("-n", str(workers), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert os.environ.get("OMP_NUM_THREADS") == user_setting
