@@ -27,8 +27,9 @@ def pytest_run(impl: str, *args: str) -> tuple[float, int, int]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    examples = sum(int(n) for n in re.findall(r"(\d+) passing examples", proc.stdout))
-    examples += sum(int(n) for n in re.findall(r"(\d+) failing examples", proc.stdout))
+    # "N passing examples, M failing examples" (older Hypothesis) or "N passing, M failing, and ..." (newer)
+    examples = sum(int(n) for n in re.findall(r"(\d+) passing\b", proc.stdout))
+    examples += sum(int(n) for n in re.findall(r"(\d+) failing\b", proc.stdout))
     return wall, examples, proc.returncode
 
 
