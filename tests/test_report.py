@@ -55,7 +55,7 @@ def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, fault):
         "  largest error * at step 0, row *, unit *: got *, but should be *",
         "GRU gates: * units differ after one step; the first, row *, unit *, is computed from rows * (r), * (z) and * (n) of weight_ih_l0 / weight_hh_l0*",
         f"  the result equals, within the allowed error, a GRU step with *{variant}",
-        "Falsifying example: *",
+        f"Fa*: {test}(*",  # Hypothesis's "Falsifying example:" ("Failing test case:" from 6.16x on)
         "Reproduce it (the shrunk case, run against the oracle):",
         f"    impl = resolve('{name}')",
         "    case = Case(config=Config(mode='GRU', *",
