@@ -55,21 +55,15 @@ def check(names, where: str = "--rnn-not-claimed") -> frozenset:
     return names
 
 
-def not_claimed(impl) -> frozenset:
-    """What ``impl`` does not claim: its adapter's ``not_claimed`` plus --rnn-not-claimed."""
-    declared = check(getattr(impl.adapter, "not_claimed", ()), where=f"{impl.name}.not_claimed")
-    return declared | getattr(impl, "extra_not_claimed", frozenset())
-
-
 def claimed_dtypes(impl) -> frozenset:
-    return frozenset(impl.dtypes) - not_claimed(impl)
+    return frozenset(impl.dtypes) - impl.not_claimed
 
 
 def out_of_scope(impl, clause_id: str) -> str | None:
     """Why the clause is entirely not claimed by ``impl``, or None."""
     if not claimed_dtypes(impl):
         return f"{impl.name} claims no dtype this suite checks ({', '.join(DTYPES)})"
-    missing = CLAUSES[clause_id].requires & not_claimed(impl)
+    missing = CLAUSES[clause_id].requires & impl.not_claimed
     if missing:
         return f"{impl.name} does not claim {', '.join(sorted(missing))}, which {clause_id} is about"
     return None
@@ -78,7 +72,7 @@ def out_of_scope(impl, clause_id: str) -> str | None:
 def restrict(impl, fields: dict) -> dict:
     """draw_case keywords with every not-claimed feature pinned off (a clause's own pins win)."""
     pinned = dict(fields)
-    for capability in not_claimed(impl) & frozenset(PINS):
+    for capability in impl.not_claimed & frozenset(PINS):
         name, value = PINS[capability]
         pinned.setdefault(name, value)
     return pinned

@@ -49,8 +49,6 @@ def parse_list(value: str | None, case=str.upper):
     return tuple(case(m.strip()) for m in value.split(",") if m.strip())
 
 
-parse_modes = parse_list
-
 
 def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -98,17 +96,14 @@ def implementations(config) -> list:
     from . import capabilities
     from .registry import ResolveError, resolve
 
-    try:
-        modes, dtypes = parse_modes(config.getoption("rnn_kind")), parse_list(config.getoption("rnn_dtypes"), str.lower)
-        impls = [resolve(name, modes, dtypes) for name in config.getoption("rnn_impl")]
-    except ResolveError as e:
-        raise pytest.UsageError(f"--rnn-impl: {e}") from None
+    modes, dtypes = parse_list(config.getoption("rnn_kind")), parse_list(config.getoption("rnn_dtypes"), str.lower)
+    limit = config.getoption("rnn_timeout") or None
     try:
         extra = capabilities.parse(config.getoption("rnn_not_claimed"))
-        for impl in impls:
-            impl.extra_not_claimed = extra
-            capabilities.not_claimed(impl)  # an adapter's unknown names are a usage error too
-    except capabilities.CapabilityError as e:
+        impls = [resolve(name, modes, dtypes, not_claimed=extra, time_limit=limit) for name in config.getoption("rnn_impl")]
+    except ResolveError as e:
+        raise pytest.UsageError(f"--rnn-impl: {e}") from None
+    except capabilities.CapabilityError as e:  # --rnn-not-claimed or an adapter's not_claimed
         raise pytest.UsageError(str(e)) from None
     config.stash[IMPLS] = impls
     return impls

@@ -42,8 +42,10 @@ declares capabilities it lacks, as for adapters.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import warnings
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Callable, Collection
 
@@ -58,30 +60,31 @@ class ResolveError(Exception):
     """--rnn-impl (or --rnn-kind) names something that cannot be used; the message is one line."""
 
 
+@dataclass(frozen=True)
 class Implementation:
-    """A resolved implementation: what the clauses run."""
+    """A resolved implementation, what the clauses run: immutable (``restricted`` returns a view).
 
-    def __init__(self, name: str, adapter, modes: Collection[str] | None = None):
-        self.name = name
-        self.adapter = adapter
-        self.modes = frozenset(modes if modes is not None else getattr(adapter, "modes", ()))
-        self.dtypes = frozenset(getattr(adapter, "dtypes", DTYPES))
-        self.is_cell = getattr(adapter, "is_cell", False) is True
+    ``not_claimed`` is the adapter's own declaration plus --rnn-not-claimed; ``time_limit`` the
+    seconds one call may take (--rnn-timeout; None: no limit)."""
+
+    name: str
+    adapter: object
+    modes: frozenset
+    dtypes: frozenset = frozenset(DTYPES)
+    is_cell: bool = False
+    not_claimed: frozenset = frozenset()
+    time_limit: float | None = 60.0
+
+    def __post_init__(self):
         unknown = self.modes - set(MODES)
         if unknown:
-            raise ResolveError(f"{name}: mode(s) {', '.join(sorted(unknown))} not covered by this suite (known: {', '.join(MODES)})")
+            raise ResolveError(f"{self.name}: mode(s) {', '.join(sorted(unknown))} not covered by this suite (known: {', '.join(MODES)})")
         if not self.modes:
-            raise ResolveError(f"{name}: the adapter declares no modes (set `modes`, e.g. ('GRU',))")
+            raise ResolveError(f"{self.name}: the adapter declares no modes (set `modes`, e.g. ('GRU',))")
 
     @property
     def description(self) -> str:
         return getattr(self.adapter, "description", type(self.adapter).__name__)
-
-    def claims(self, capability: str) -> bool:
-        """False for a capability in the adapter's ``not_claimed`` or --rnn-not-claimed."""
-        from .capabilities import not_claimed
-
-        return capability not in not_claimed(self)
 
     def unavailable(self) -> str | None:
         check = getattr(self.adapter, "unavailable", None)
@@ -92,17 +95,15 @@ class Implementation:
 
     def restricted(self, modes) -> Implementation:
         """The same implementation, seen only through ``modes`` (a clause's scope)."""
-        view = object.__new__(Implementation)
-        view.__dict__.update(self.__dict__, modes=self.modes & frozenset(modes))
-        return view
+        return dataclasses.replace(self, modes=self.modes & frozenset(modes))
 
     @property
     def constructible(self) -> bool:
         """A drop-in class: its constructor can be asked to refuse bad arguments."""
         return isinstance(self.adapter, ModuleAdapter)
 
-    def construct(self, config: Config):
-        return self.adapter.construct(config)
+    def construct(self, config: Config, **extra):
+        return self.adapter.construct(config, **extra)
 
     def __repr__(self):
         return f"Implementation({self.name!r}, modes={sorted(self.modes)}{', cell' if self.is_cell else ''})"
@@ -121,13 +122,15 @@ class ModuleAdapter:
         self.description = f"{' / '.join(names)} on {device}"
         self.not_claimed = frozenset().union(*(getattr(c, "not_claimed", ()) for c in classes.values()))
 
-    def construct(self, config: Config):
+    def construct(self, config: Config, **extra):
+        """An instance for ``config``; ``extra`` keywords go to the constructor as well (the errors.*
+        clauses pass arguments it must refuse)."""
         import torch
 
         with warnings.catch_warnings():
             # torch warns that dropout does nothing with one layer; the dropout clauses check that.
             warnings.filterwarnings("ignore", message="dropout option adds dropout after all but last", category=UserWarning)
-            module = self.classes[config.mode](**config.module_kwargs())
+            module = self.classes[config.mode](**config.module_kwargs(), **extra)
         mode = getattr(module, "mode", config.mode)
         if mode != config.mode:
             raise AssertionError(f"constructed with {config.module_kwargs()}, the module reports mode {mode!r}, but should be {config.mode!r}")
@@ -206,10 +209,14 @@ def load_object(name: str):
     return obj
 
 
-def resolve(name: str, modes: Collection[str] | None = None, dtypes: Collection[str] | None = None) -> Implementation:
-    """``modes`` (from --rnn-kind) overrides what the implementation says it implements, and
-    ``dtypes`` (from --rnn-dtypes) the dtypes it claims."""
+def resolve(name: str, modes: Collection[str] | None = None, dtypes: Collection[str] | None = None, *,
+            not_claimed: Collection[str] = (), time_limit: float | None = 60.0) -> Implementation:
+    """``modes`` (from --rnn-kind) overrides what the implementation says it implements, ``dtypes``
+    (from --rnn-dtypes) the dtypes it claims; ``not_claimed`` (--rnn-not-claimed) adds to what its
+    adapter declares it lacks; ``time_limit`` (--rnn-timeout) bounds each call."""
     import torch
+
+    from .capabilities import check
 
     obj = load_object(name)
     if isinstance(obj, type) and issubclass(obj, torch.nn.Module) and not hasattr(obj, "build"):
@@ -223,10 +230,16 @@ def resolve(name: str, modes: Collection[str] | None = None, dtypes: Collection[
             f"{name!r} is a {type(obj).__name__}, neither a torch.nn.Module class mirroring torch.nn.RNN/GRU "
             f"nor an adapter (an object with build(config, weights))"
         )
-    impl = Implementation(name, adapter, modes)
     if dtypes is not None:
         unknown = set(dtypes) - set(DTYPES + REDUCED_DTYPES)
         if unknown:
             raise ResolveError(f"--rnn-dtypes: unknown dtype(s) {', '.join(sorted(unknown))} (known: {', '.join(DTYPES + REDUCED_DTYPES)})")
-        impl.dtypes = frozenset(dtypes)
-    return impl
+    declared = check(getattr(adapter, "not_claimed", ()), where=f"{name}.not_claimed")  # CapabilityError
+    return Implementation(
+        name, adapter,
+        modes=frozenset(modes if modes is not None else getattr(adapter, "modes", ())),
+        dtypes=frozenset(dtypes if dtypes is not None else getattr(adapter, "dtypes", DTYPES)),
+        is_cell=getattr(adapter, "is_cell", False) is True,
+        not_claimed=declared | frozenset(not_claimed),
+        time_limit=time_limit or None,
+    )

@@ -13,14 +13,13 @@ from collections import defaultdict
 
 import pytest
 
-from . import capabilities, progress, runner
+from . import capabilities, progress
 from .compare import Mismatch
 from .diagnosis import reproduction
 from .runner import ImplementationError
 from .spec.clauses import CLAUSES
 
 SKIPS = pytest.StashKey[list]()
-PREVIOUS_LIMIT = pytest.StashKey[object]()
 
 #: strongest first: a clause checked by several tests takes the first verdict any of them has
 VERDICTS = ("error", "fails", "conforms", "skipped-unavailable", "not claimed")
@@ -45,8 +44,6 @@ def is_worker(config) -> bool:
 
 
 def pytest_configure(config):
-    config.stash[PREVIOUS_LIMIT] = runner.TIME_LIMIT
-    runner.TIME_LIMIT = config.getoption("rnn_timeout") or None
     config.pluginmanager.register(Verdicts(config), "rnn-conformance-verdicts")
     config.stash[SKIPS] = read_skips(config.getoption("rnn_skips"))
 
@@ -55,15 +52,11 @@ def pytest_report_header(config):
     from .plugin import implementations, is_xdist_controller
 
     impls = [] if is_xdist_controller(config) else implementations(config)  # see plugin.pytest_collection
-    lines = [f"  {impl.name} does not claim: {', '.join(sorted(capabilities.not_claimed(impl)))} (not drawn; clauses only about them: not claimed)"
-             for impl in impls if capabilities.not_claimed(impl)]
+    lines = [f"  {impl.name} does not claim: {', '.join(sorted(impl.not_claimed))} (not drawn; clauses only about them: not claimed)"
+             for impl in impls if impl.not_claimed]
     if config.getoption("rnn_timeout"):
         lines.append(f"  time limit per implementation call: {config.getoption('rnn_timeout'):g} s (--rnn-timeout)")
     return lines or None
-
-
-def pytest_unconfigure(config):
-    runner.TIME_LIMIT = config.stash.get(PREVIOUS_LIMIT, runner.TIME_LIMIT)  # runs inside runs (pytester)
 
 
 def read_skips(path) -> list[tuple[int, str]]:
@@ -161,10 +154,10 @@ def pytest_runtest_makereport(item, call):
             case = progress.cases[0]
             impl = item.callspec.params["impl"]
             modes = item.config.getoption("rnn_kind")
-            from .plugin import parse_modes
+            from .plugin import parse_list
 
             failure["case"] = repr(case)
-            failure["reproduction"] = reproduction(impl.name, parse_modes(modes), case)
+            failure["reproduction"] = reproduction(impl.name, parse_list(modes), case)
         if isinstance(exc, (Mismatch, ImplementationError)):
             report.longrepr = failure_section(item, exc, failure)
         extra.append(("rnn_failure", failure))
@@ -236,7 +229,7 @@ def settings_in_force(config) -> dict:
     seed = config.getoption("hypothesis_seed", None)
     seed = int(seed) if isinstance(seed, str) and seed.isdigit() else seed  # the option is a string
     return {"profile": hypothesis.settings._current_profile, "max_examples": s.max_examples, "derandomize": s.derandomize,
-            "seed": seed, "timeout_s": runner.TIME_LIMIT,
+            "seed": seed, "timeout_s": config.getoption("rnn_timeout") or None,
             "not_claimed": sorted(capabilities.parse(config.getoption("rnn_not_claimed"))), "skips": config.getoption("rnn_skips")}
 
 
@@ -299,7 +292,7 @@ class Verdicts:
             "settings": settings_in_force(self.config),
             "implementations": {
                 name: {"description": impl.description, "modes": sorted(impl.modes),
-                       "not_claimed": sorted(capabilities.not_claimed(impl)), "clauses": results.get(name, {})}
+                       "not_claimed": sorted(impl.not_claimed), "clauses": results.get(name, {})}
                 for name, impl in impls.items()
             },
         }

@@ -45,11 +45,6 @@ def as_array(value, what: str) -> tuple[np.ndarray, str]:
     raise ImplementationError(f"{what} is a {type(value).__name__}, but should be a torch.Tensor (or a NumPy array)")
 
 
-#: Seconds one call of an implementation (build and forward) may take; --rnn-timeout sets it,
-#: None or 0 means no limit.
-TIME_LIMIT: float | None = 60.0
-
-
 class CallThread:
     """A daemon thread that runs the calls of one implementation, one at a time, for
     call_with_time_limit. One thread for all calls, not one per call: starting a thread costs
@@ -85,24 +80,25 @@ class CallThread:
 _threads: dict[str, CallThread] = {}
 
 
-def call_with_time_limit(name: str, fn):
+def call_with_time_limit(impl: Implementation, fn):
     """``fn()`` in the implementation's call thread, failing with ImplementationError if it runs
-    past TIME_LIMIT.
+    past ``impl.time_limit``.
 
     A stuck call cannot be stopped: it is left running (in a daemon thread, which does not keep
     the process from exiting), and while it runs further calls of the same implementation fail
     at once with the same reason, so a hanging implementation costs one time limit, not one each.
     """
     __tracebackhide__ = True
-    if not TIME_LIMIT:
+    name, limit = impl.name, impl.time_limit
+    if not limit:
         return fn()
-    too_long = f"{name} took longer than {TIME_LIMIT:g} s"
+    too_long = f"{name} took longer than {limit:g} s"
     thread = _threads.get(name)
     if thread is not None and thread.busy:
         raise ImplementationError(f"{too_long} (an earlier call has not returned yet)")
     if thread is None:
         thread = _threads[name] = CallThread(name)
-    outcome = thread.run(fn, TIME_LIMIT)
+    outcome = thread.run(fn, limit)
     if outcome is None:
         raise ImplementationError(f"{too_long} (--rnn-timeout); the call is left running in a background thread and the run goes on")
     returned, value = outcome
@@ -178,7 +174,7 @@ def call(impl: Implementation, config: Config, weights, x, h0=None, *, total_len
             return impl.build(config, weights)(x, h0)
 
     try:
-        result = call_with_time_limit(impl.name, invoke)
+        result = call_with_time_limit(impl, invoke)
     except (Mismatch, ImplementationError):
         raise
     except Exception as e:

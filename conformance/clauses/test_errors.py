@@ -47,7 +47,7 @@ def assert_constructor_raises(impl, config: Config, what, **extra):
     if not impl.constructible:
         pytest.skip(f"{impl.name} is an adapter: only drop-in classes can be asked to refuse constructor arguments")
     try:
-        impl.adapter.classes[config.mode](**config.module_kwargs(), **extra)
+        impl.construct(config, **extra)
     except Exception:
         return
     raise Mismatch(f"{impl.name} returned a result for {what}, but should raise")

@@ -1,0 +1,72 @@
+"""Verdict tables of the reference implementations and of every fault in tests/faults.py, as JSON,
+and the differences between two such files (a script, not a test: a refactor must leave them alone).
+
+    python benchmarks/verdict_tables.py --out before.json           # every implementation, two at a time
+    python benchmarks/verdict_tables.py --diff before.json after.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCES = ["manual", "torch", "torch.nn:GRU", "torch.nn:RNN", "torch.nn:LSTM", "torch.nn:RNNCell", "torch.nn:GRUCell", "torch.nn:LSTMCell"]
+
+
+def verdict_table(impl: str, profile: str, seed: int) -> dict[str, str]:
+    """clause id -> verdict of one ``pytest --pyargs conformance --rnn-impl=impl`` run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp, "report.json")
+        cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance", f"--rnn-impl={impl}", "-q", "-p", "no:warnings",
+               f"--hypothesis-profile={profile}", f"--hypothesis-seed={seed}", f"--rnn-report={report}"]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if not report.exists():
+            return {"(no report)": f"rc={proc.returncode}: {proc.stderr.strip()[-300:]}"}
+        clauses = json.loads(report.read_text())["implementations"][impl]["clauses"]
+    return {clause: entry["verdict"] for clause, entry in clauses.items()}
+
+
+def collect(profile: str, seed: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from tests.faults import CATALOGUE
+
+    impls = REFERENCES + sorted(CATALOGUE)
+    with ThreadPoolExecutor(2) as pool:
+        tables = list(pool.map(lambda impl: verdict_table(impl, profile, seed), impls))
+    return dict(zip(impls, tables))
+
+
+def diff(before: dict, after: dict) -> list[str]:
+    lines = []
+    for impl in sorted(set(before) | set(after)):
+        a, b = before.get(impl, {}), after.get(impl, {})
+        for clause in sorted(set(a) | set(b)):
+            if a.get(clause) != b.get(clause):
+                lines.append(f"{impl}  {clause}: {a.get(clause, '(absent)')} -> {b.get(clause, '(absent)')}")
+    return lines
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", help="write the tables here")
+    parser.add_argument("--diff", nargs=2, metavar=("BEFORE", "AFTER"))
+    parser.add_argument("--profile", default="catalogue", help="default: catalogue (the default profile without shrinking)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.diff:
+        before, after = (json.loads(Path(p).read_text()) for p in args.diff)
+        changes = diff(before, after)
+        print("\n".join(changes) or f"identical: {len(before)} implementations, {sum(map(len, before.values()))} verdicts")
+        sys.exit(1 if changes else 0)
+    start = time.perf_counter()
+    tables = collect(args.profile, args.seed)
+    Path(args.out).write_text(json.dumps(tables, indent=1, sort_keys=True) + "\n")
+    print(f"{len(tables)} implementations, {sum(map(len, tables.values()))} verdicts in {time.perf_counter() - start:.0f} s -> {args.out}")
