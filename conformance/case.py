@@ -12,6 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .spec import layout
 from .spec.config import Config, parameter_shapes
 
 
@@ -45,7 +46,7 @@ class Case:
         weights = {name: rng.uniform(-k, k, shape) for name, shape in parameter_shapes(c).items()}
         rows = () if self.batch is None else (self.batch,)
         x_shape = (self.seq_len, *rows, c.input_size)
-        if c.batch_first and self.batch is not None:
+        if self.batch is not None and layout.time_axis(c) == 1:
             x_shape = (self.batch, self.seq_len, c.input_size)
         state_rows = rows if c.cell else (c.num_layers * c.directions, *rows)  # a cell: one step, no layer axis
         x = rng.standard_normal(x_shape[1:] if c.cell else x_shape) * self.input_scale

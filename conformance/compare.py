@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from .spec.config import Config
+from .spec.layout import output_axes, state_axes
 from .state import STATE_NAMES, parts
 
 RTOL = {"float64": 1e-13, "float32": 1e-5, "bfloat16": 4e-2, "float16": 5e-3}
@@ -64,23 +65,6 @@ def allowed_error(config: Config, steps: int, weights, *values) -> float:
 
 
 # --- named axes ---------------------------------------------------------------------------------
-
-
-def output_axes(config: Config, output: np.ndarray) -> np.ndarray:
-    """An output of the configuration's layout as (step, row, direction, unit)."""
-    if output.ndim == 2:  # unbatched
-        output = output[:, None]
-    elif config.batch_first:
-        output = output.transpose(1, 0, 2)
-    L, N, _ = output.shape
-    return output.reshape(L, N, config.directions, config.h_out)
-
-
-def state_axes(config: Config, h_n: np.ndarray) -> np.ndarray:
-    """h_n (layers*D, N, H), or (layers*D, H) unbatched, as (layer, direction, row, unit)."""
-    if h_n.ndim == 2:
-        h_n = h_n[:, None]
-    return h_n.reshape(config.num_layers, config.directions, h_n.shape[1], h_n.shape[2])
 
 
 DIRECTION = ("forward", "reverse")

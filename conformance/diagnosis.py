@@ -4,41 +4,43 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import state_axes
-from .spec.oracle import sigmoid  # through tanh: no overflow warning at large gate inputs
+from .spec import layout, oracle
+from .spec.config import layer_parameter_names
 
 
-def gru_step(x, h, W_ih, W_hh, b_ih, b_hh, *, swap_rz=False, reset_before=False, z_inverted=False):
-    """One GRU step, torch's equations unless a variant (a known way to get them wrong) is asked for."""
-    if swap_rz:
-        W_ih, W_hh, b_ih, b_hh = (np.concatenate([b[1], b[0], b[2]]) for b in (np.split(a, 3) for a in (W_ih, W_hh, b_ih, b_hh)))
-    x_r, x_z, x_n = np.split(x @ W_ih.T + b_ih, 3, axis=-1)
-    W_hr, W_hz, W_hn = np.split(W_hh, 3)
-    b_hr, b_hz, b_hn = np.split(b_hh, 3)
-    r = sigmoid(x_r + h @ W_hr.T + b_hr)
-    z = sigmoid(x_z + h @ W_hz.T + b_hz)
-    n = np.tanh(x_n + (r * h) @ W_hn.T + b_hn) if reset_before else np.tanh(x_n + r * (h @ W_hn.T + b_hn))
-    new = z * n + (1 - z) * h if z_inverted else (1 - z) * n + z * h
-    return new, (r, z, n)
+def gate_order_rz_swapped(weights: dict, config) -> dict:
+    """torch's r | z | n blocks read as z | r | n (the Keras/ONNX order)."""
+    def swap(a):
+        r, z, n = np.split(a, 3)
+        return np.concatenate([z, r, n])
+
+    return {name: swap(a) if ("_ih" in name or "_hh" in name) else a for name, a in weights.items()}
 
 
-VARIANTS = {
-    "gate blocks r and z swapped (read as z | r | n, the Keras/ONNX order): look at the r and z blocks": dict(swap_rz=True),
-    "the reset gate applied before the matmul (n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)): look at the n block": dict(reset_before=True),
-    "z weighting the new state (h' = z * n + (1 - z) * h): look at the z block": dict(z_inverted=True),
-    "bias_hh left out: look at the biases": dict(no_bias_hh=True),
-}
+def bias_hh_dropped(weights: dict, config) -> dict:
+    return {name: np.zeros_like(a) if name.startswith("bias_hh") else a for name, a in weights.items()}
+
+
+def unchanged(weights: dict, config) -> dict:
+    return weights
+
+
+#: A known way to get torch's GRU wrong: (what to say, weight transform, oracle dialect, needs bias)
+VARIANTS = [
+    ("gate blocks r and z swapped (read as z | r | n, the Keras/ONNX order): look at the r and z blocks",
+     gate_order_rz_swapped, oracle.TORCH, False),
+    ("the reset gate applied before the matmul (n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)): look at the n block",
+     unchanged, oracle.Dialect(reset_before_matmul=True), False),
+    ("z weighting the new state (h' = z * n + (1 - z) * h): look at the z block",
+     unchanged, oracle.Dialect(z_weights_new=True), False),
+    ("bias_hh left out: look at the biases", bias_hh_dropped, oracle.TORCH, True),
+]
 
 
 def first_step_inputs(case):
     """x at step 0 and h_0 of a one-layer, one-direction case, as (N, H_in) and (N, H)."""
-    c, x = case.config, case.x
-    if case.batch is None:
-        x = x[:, None]
-    elif c.batch_first:
-        x = x.transpose(1, 0, 2)
     h0 = case.zeros_h0 if case.h0 is None else case.h0
-    return x[0], (h0[:, None] if case.batch is None else h0)[0]
+    return layout.to_time_major(case.config, case.x)[0], layout.state_batch_of_one(h0)[0]
 
 
 def gru_gates(case, weights, h_n, tol) -> str | None:
@@ -48,35 +50,30 @@ def gru_gates(case, weights, h_n, tol) -> str | None:
     if c.mode != "GRU" or case.seq_len != 1 or c.num_layers != 1 or c.bidirectional:
         return None
     x, h = first_step_inputs(case)
-    H = c.hidden_size
-    W_ih, W_hh = weights["weight_ih_l0"], weights["weight_hh_l0"]
-    b_ih, b_hh = (weights["bias_ih_l0"], weights["bias_hh_l0"]) if c.bias else (np.zeros(3 * H), np.zeros(3 * H))
     try:
-        got = state_axes(c, h_n)[0, 0]
+        got = layout.state_axes(c, h_n)[0, 0]
     except ValueError:
         return None
-    want, (r, z, n) = gru_step(x, h, W_ih, W_hh, b_ih, b_hh)
+    step = oracle.layer_weights(c, weights, 0, 0)
+    want, (r, z, n) = oracle.gru_cell(x, h, step), oracle.gru_gates(x, h, step)
     if got.shape != want.shape:
         return None
     bad = np.argwhere(~(np.abs(got - want) <= tol))
     if not len(bad):
         return None
     row, j = (int(i) for i in bad[0])
-    names = "weight_ih_l0 / weight_hh_l0" + (" and bias_ih_l0 / bias_hh_l0" if c.bias else "")
+    H, names = c.hidden_size, layer_parameter_names(c, 0, 0)
+    names = f"{names['weight_ih']} / {names['weight_hh']}" + (f" and {names['bias_ih']} / {names['bias_hh']}" if c.bias else "")
     lines = [
         f"GRU gates: {len(bad)} of {got.size} units differ after one step; the first, row {row}, unit {j}, is computed from "
         f"rows {j} (r), {H + j} (z) and {2 * H + j} (n) of {names}; the oracle has there "
         f"r={r[row, j]:.6g}, z={z[row, j]:.6g}, n={n[row, j]:.6g}, h_prev={h[row, j]:.6g}, h'={want[row, j]:.6g}",
     ]
-    explained = []
-    for what, variant in VARIANTS.items():
-        variant = dict(variant)
-        drop = variant.pop("no_bias_hh", False)
-        if drop and not c.bias:
-            continue
-        other, _ = gru_step(x, h, W_ih, W_hh, b_ih, np.zeros_like(b_hh) if drop else b_hh, **variant)
-        if np.all(np.abs(got - other) <= tol):
-            explained.append(what)
+    explained = [
+        what for what, transform, dialect, needs_bias in VARIANTS
+        if (c.bias or not needs_bias)
+        and np.all(np.abs(got - oracle.gru_cell(x, h, oracle.layer_weights(c, transform(weights, c), 0, 0), dialect)) <= tol)
+    ]
     if explained:
         lines.append(f"  the result equals, within the allowed error, a GRU step with {' or '.join(explained)}")
     return "\n".join(lines)

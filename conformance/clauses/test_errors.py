@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from ..compare import Mismatch
 from ..runner import tensors, to_tensor
+from ..spec import layout
 from ..spec.config import Config
 from ..state import INITIAL_NAMES, map_state, parts, replace_part
 from . import clause, draw_case
@@ -89,7 +90,7 @@ def test_input_rank(impl, data):
 @clause("errors.zero_length")
 def test_zero_length(impl, data):
     case = draw_case(data, impl, **SMALL)
-    x = case.x.take(range(0), axis=1 if case.config.batch_first and case.batch is not None else 0)
+    x = layout.steps(case.config, case.x, slice(0, 0))
     assert_raises(impl, case, f"a sequence of length 0 (input shape {x.shape})", x=x)
 
 

@@ -4,8 +4,10 @@ untouched inputs, non-contiguous inputs (CONTRACT.md, bugs 2, 9, 10, 11)."""
 import numpy as np
 from hypothesis import strategies as st
 
-from ..compare import Mismatch, assert_close, assert_output_close, assert_state_close, output_axes
+from ..compare import Mismatch, assert_close, assert_output_close, assert_state_close
 from ..runner import LAYOUTS, call, run_case, tensors
+from ..spec import layout
+from ..spec.layout import output_axes
 from ..state import INITIAL_NAMES, STATE_NAMES, map_state, names, parts
 from ..strategies import BATCH_EDGES, TILE_EDGES, mostly
 from . import clause, draw_case, tolerance
@@ -13,21 +15,9 @@ from . import clause, draw_case, tolerance
 LONG = st.integers(2, 12)
 
 
-def time_axis(case) -> int:
-    return 1 if case.config.batch_first and case.batch is not None else 0
-
-
-def row_axis(case) -> int:
-    return 0 if case.config.batch_first else 1
-
-
-def take(array, axis, index):
-    return np.take(array, index, axis=axis)
-
-
 def state_rows(state, index):
-    """The given rows of h (or of each of h and c), which are (layers*D, N, width)."""
-    return map_state(lambda s: s[:, index], state)
+    """The given rows of h (or of each of h and c)."""
+    return map_state(lambda s: layout.state_rows(s, index), state)
 
 
 @clause("invariance.rows_independent")
@@ -36,21 +26,20 @@ def test_rows_independent(impl, data):
     rows = data.draw(st.lists(st.integers(0, case.batch - 1), max_size=2, unique=True), label="rows (besides the last)")
     whole = run_case(impl, case)
     tol = tolerance(case, whole.output, whole.h_n)
-    axis = row_axis(case)
+    c = case.config
     for row in sorted({case.batch - 1, *rows}):
         one = [row]
-        alone = run_case(impl, case, x=take(case.x, axis, one), h0=state_rows(case.h0, one))
+        alone = run_case(impl, case, x=layout.rows(c, case.x, one), h0=state_rows(case.h0, one))
         against = f"row {row} run alone (batch of 1)"
-        assert_output_close(case.config, take(whole.output, axis, one), alone.output, tol, what=f"output row {row} of the batch of {case.batch}", against=against)
+        assert_output_close(case.config, layout.rows(c, whole.output, one), alone.output, tol, what=f"output row {row} of the batch of {case.batch}", against=against)
         assert_state_close(case.config, state_rows(whole.h_n, one), alone.h_n, tol, what=f"h_n row {row} of the batch of {case.batch}", against=against)
 
 
 def changed(case, steps):
     """x with the given time steps replaced by other values."""
-    x, other, axis = case.x, case.replace(seed=(case.seed + 1) % 2**32).x, time_axis(case)
-    index = [slice(None)] * x.ndim
-    index[axis] = steps
-    x[tuple(index)] = other[tuple(index)]
+    x, other = case.x, case.replace(seed=(case.seed + 1) % 2**32).x
+    key = layout.along(x, layout.time_axis(case.config, x.ndim == 3), steps)
+    x[key] = other[key]
     return x
 
 
@@ -76,13 +65,13 @@ def test_causal(impl, data):
 def test_streaming(impl, data):
     case = draw_case(data, impl, seq_len=LONG, bidirectional=False)
     k = data.draw(st.integers(1, case.seq_len - 1), label="k (split step)")
-    axis = time_axis(case)
+    c = case.config
     whole = run_case(impl, case)
-    first = run_case(impl, case, x=take(case.x, axis, range(k)))
-    second = run_case(impl, case, x=take(case.x, axis, range(k, case.seq_len)), h0=first.h_n)
+    first = run_case(impl, case, x=layout.steps(c, case.x, slice(None, k)))
+    second = run_case(impl, case, x=layout.steps(c, case.x, slice(k, None)), h0=first.h_n)
     tol = tolerance(case, whole.output, whole.h_n)
     against = f"running x[:{k}], then x[{k}:] from the {names(first.h_n)} it returned"
-    assert_output_close(case.config, whole.output, np.concatenate([first.output, second.output], axis=axis), tol, what="output of one call", against=against)
+    assert_output_close(case.config, whole.output, np.concatenate([first.output, second.output], axis=layout.time_axis(c, case.batch is not None)), tol, what="output of one call", against=against)
     assert_state_close(case.config, whole.h_n, second.h_n, tol, what="h_n of one call", against=against)
 
 

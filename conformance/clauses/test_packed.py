@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from ..case import round_to
 from ..compare import assert_output_close, assert_state_close
 from ..runner import run_case
+from ..spec import layout
 from ..state import map_state
 from ..strategies import mostly
 from . import clause, draw_case, expected, tolerance
@@ -21,14 +22,9 @@ def draw_lengths(data, case):
     return np.array(sorted(lengths, reverse=True) if enforce_sorted else lengths), enforce_sorted
 
 
-def time_major(config, x):
-    return x.transpose(1, 0, 2) if config.batch_first else x
-
-
 def rows(config, seq, i, n=None):
-    """Rows i (a slice or an index range) and the first n steps of a sequence in the config's layout."""
-    seq = time_major(config, seq)[:n, i]
-    return time_major(config, seq)
+    """Rows i (a slice) and the first n steps of a sequence in the config's layout."""
+    return layout.steps(config, layout.rows(config, seq, i), slice(None, n))
 
 
 @clause("packed.matches_oracle")
@@ -68,11 +64,11 @@ def test_packed_padding_ignored(impl, data):
     c, (L, N) = case.config, (case.seq_len, case.batch)
     rng = np.random.default_rng(case.seed + 1)
     bigger = round_to(c.dtype, rng.standard_normal((L + extra, N + 1, c.input_size)) * case.input_scale)
-    x = time_major(c, case.x)
+    x = layout.to_time_major(c, case.x)
     for i, n in enumerate(lengths.tolist()):
         bigger[:n, i] = x[:n, i]
     h0 = map_state(lambda s: np.concatenate([s, round_to(c.dtype, rng.standard_normal(s[:, :1].shape))], axis=1), case.h0)
-    padded = run_case(impl, case, x=time_major(c, bigger), h0=h0, lengths=np.append(lengths, L + extra))
+    padded = run_case(impl, case, x=layout.from_time_major(c, bigger), h0=h0, lengths=np.append(lengths, L + extra))
     tol = tolerance(case, got.output, got.h_n)
     assert_output_close(c, rows(c, padded.output, slice(0, N), L), got.output, tol,
                         what="packed output with a longer row added", against="the same rows packed without it")

@@ -3,8 +3,9 @@
 
 import numpy as np
 
-from ..compare import Mismatch, assert_close, assert_output_close, assert_shape, assert_state_close, output_axes, state_axes
+from ..compare import Mismatch, assert_close, assert_output_close, assert_shape, assert_state_close
 from ..runner import run_case
+from ..spec.layout import output_axes, state_axes
 from ..state import first, parts
 from . import assert_matches_oracle, clause, draw_case, expected, tolerance
 

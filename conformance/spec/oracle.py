@@ -13,10 +13,12 @@ it one complex input and it computes in complex128.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, NamedTuple
 
 import numpy as np
 
+from . import layout
 from .config import Config, layer_parameter_names
 
 
@@ -63,23 +65,46 @@ def layer_weights(config: Config, weights: Mapping[str, np.ndarray], layer: int,
 
 
 def elman_cell(act):
-    def step(x, h, w: LayerWeights):
+    def step(x, h, w: LayerWeights, dialect: Dialect = None):
         return act(x @ w.W_ih.T + w.b_ih + h @ w.W_hh.T + w.b_hh)
 
     return step
 
 
-def gru_cell(x, h, w: LayerWeights):
+@dataclass(frozen=True)
+class Dialect:
+    """Known deviations from torch's equations, off by default: what diagnosis.py tries when an
+    implementation disagrees with the oracle. Deviations that only read the weights differently (a
+    gate order, a dropped bias) are weight transforms there, not switches here."""
+
+    reset_before_matmul: bool = False  # GRU: n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn) (Cho et al.)
+    z_weights_new: bool = False  # GRU: h' = z * n + (1 - z) * h
+
+
+TORCH = Dialect()
+
+
+def gru_gates(x, h, w: LayerWeights, dialect: Dialect = TORCH):
+    """The GRU's r, z and candidate n."""
     W_ir, W_hr, b_ir, b_hr = w.gate(0, 3)
     W_iz, W_hz, b_iz, b_hz = w.gate(1, 3)
     W_in, W_hn, b_in, b_hn = w.gate(2, 3)
     r = sigmoid(x @ W_ir.T + b_ir + h @ W_hr.T + b_hr)
     z = sigmoid(x @ W_iz.T + b_iz + h @ W_hz.T + b_hz)
     n = np.tanh(x @ W_in.T + b_in + r * (h @ W_hn.T + b_hn))  # reset gate AFTER the matmul
+    if dialect.reset_before_matmul:
+        n = np.tanh(x @ W_in.T + b_in + (r * h) @ W_hn.T + b_hn)
+    return r, z, n
+
+
+def gru_cell(x, h, w: LayerWeights, dialect: Dialect = TORCH):
+    r, z, n = gru_gates(x, h, w, dialect)
+    if dialect.z_weights_new:
+        return z * n + (1 - z) * h
     return (1 - z) * n + z * h  # z weights the OLD state
 
 
-def lstm_cell(x, h, c, w: LayerWeights):
+def lstm_cell(x, h, c, w: LayerWeights, dialect: Dialect = None):
     W_ii, W_hi, b_ii, b_hi = w.gate(0, 4)
     W_if, W_hf, b_if, b_hf = w.gate(1, 4)
     W_ig, W_hg, b_ig, b_hg = w.gate(2, 4)
@@ -96,12 +121,12 @@ def lstm_cell(x, h, c, w: LayerWeights):
 CELLS = {"RNN_TANH": elman_cell(np.tanh), "RNN_RELU": elman_cell(relu), "GRU": gru_cell, "LSTM": lstm_cell}
 
 
-def state_step(mode: str):
+def state_step(mode: str, dialect: Dialect = TORCH):
     """The cell of ``mode`` as a step over the state tuple: (h,) -> (h',), or (h, c) -> (h', c')."""
     cell = CELLS[mode]
     if mode == "LSTM":
-        return lambda x, state, w: cell(x, *state, w)
-    return lambda x, state, w: (cell(x, *state, w),)
+        return lambda x, state, w: cell(x, *state, w, dialect)
+    return lambda x, state, w: (cell(x, *state, w, dialect),)
 
 
 # --- the time loop, directions, layers ------------------------------------------------------------
@@ -132,12 +157,24 @@ def run_reverse(step, x, state0, w, lengths):
     return reverse_in_time(outputs, lengths), state
 
 
-def run_layers(config: Config, weights, x, state0: tuple, lengths):
+def dropout_between_layers(config: Config, layer_output):
+    """What the next layer reads. Dropout acts only in training mode, only between layers; the
+    oracle can model dropout = 1 (the next layer reads zeros), not a random mask."""
+    if not (config.training and config.dropout):
+        return layer_output
+    if config.dropout != 1:
+        raise ValueError(f"the oracle cannot model dropout={config.dropout} in training mode (a random mask): only 0 or 1")
+    return np.zeros_like(layer_output)
+
+
+def run_layers(config: Config, weights, x, state0: tuple, lengths, dialect: Dialect = TORCH):
     """Time-major, batched; state0 is (h_0,) or (h_0, c_0). Layer k+1 reads layer k's output
     (forward half first). Returns the output and the final state, each part stacked like h_n."""
-    step, D = state_step(config.mode), config.directions
+    step, D = state_step(config.mode, dialect), config.directions
     layer_input, finals = x, []
     for layer in range(config.num_layers):
+        if layer:
+            layer_input = dropout_between_layers(config, layer_input)
         halves = []
         for direction, run in zip(range(D), (run_forward, run_reverse)):
             w = layer_weights(config, weights, layer, direction)
@@ -165,7 +202,7 @@ def as_torch_state(config: Config, state: tuple):
     return state if config.mode == "LSTM" else state[0]
 
 
-def forward(config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengths=None):
+def forward(config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengths=None, dialect: Dialect = TORCH):
     """What ``torch.nn.<mode>(**config)(x, h0)`` must return, as float64 arrays: (output, h_n), or
     (output, (h_n, c_n)) for LSTM.
 
@@ -176,25 +213,19 @@ def forward(config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengt
     """
     x = exact(x)
     batched = x.ndim == 3
-    if not batched:
-        x = x[:, None, :]
-    elif config.batch_first:
-        x = x.transpose(1, 0, 2)
+    x = layout.to_time_major(config, x)
     L, N, _ = x.shape
     state0 = initial_state(config, h0, (config.num_layers * config.directions, N))
-    if not batched and h0 is not None:
-        state0 = tuple(s[:, None, :] for s in state0)
+    state0 = tuple(layout.state_batch_of_one(s) for s in state0)
     lengths = np.full(N, L) if lengths is None else np.asarray(lengths)
     dtype = np.result_type(x, *state0, *weights.values())  # complex128 if anything is complex
-    output, state = run_layers(config, weights, x.astype(dtype), tuple(s.astype(dtype) for s in state0), lengths)
+    output, state = run_layers(config, weights, x.astype(dtype), tuple(s.astype(dtype) for s in state0), lengths, dialect)
     if not batched:
-        return output[:, 0], as_torch_state(config, tuple(s[:, 0] for s in state))
-    if config.batch_first:
-        output = output.transpose(1, 0, 2)
-    return output, as_torch_state(config, state)
+        state = tuple(s[:, 0] for s in state)
+    return layout.from_time_major(config, output, batched), as_torch_state(config, state)
 
 
-def cell_forward(config: Config, weights: Mapping[str, np.ndarray], x, hx=None):
+def cell_forward(config: Config, weights: Mapping[str, np.ndarray], x, hx=None, dialect: Dialect = TORCH):
     """What ``torch.nn.<mode>Cell(**config)(x, hx)`` must return: h', or (h', c') for LSTMCell.
 
     x: (N, H_in) or (H_in,) unbatched; hx: (N, H) or (H,), a tuple (h, c) for LSTM; None means zeros.
@@ -204,5 +235,5 @@ def cell_forward(config: Config, weights: Mapping[str, np.ndarray], x, hx=None):
     if not batched:
         x, hx = x[None], None if hx is None else tuple(s[None] for s in initial_state(config, hx, ()))
     state = initial_state(config, hx, x.shape[:1])
-    state = state_step(config.mode)(x, state, layer_weights(config, weights, 0, 0))
+    state = state_step(config.mode, dialect)(x, state, layer_weights(config, weights, 0, 0))
     return as_torch_state(config, state if batched else tuple(s[0] for s in state))
