@@ -2,6 +2,7 @@
 wrong): torch.nn on the CPU in float64, on generated configurations."""
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -111,3 +112,32 @@ def test_lstm_oracle_on_a_hand_example():
     c = 0.5 * 0.25 + 0.5 * np.tanh(0.5)
     assert np.isclose(c_n[0, 0, 0], c)
     assert np.isclose(h_n[0, 0, 0], 0.5 * np.tanh(c)) and np.isclose(output[0, 0, 0], h_n[0, 0, 0])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=cases(configs(MODES, ("float64",), num_layers=st.integers(2, 3), dropout=1.0, training=True)))
+def test_oracle_models_training_dropout_of_one_as_torch_does(case):
+    """dropout = 1 in training mode: every layer above the first reads zeros (torch's mask is all zeros)."""
+    module = torch_module(case).train()
+    with torch.no_grad():
+        output, h_n = module(torch.from_numpy(case.x)) if case.h0 is None else module(torch.from_numpy(case.x), torch_h0(case))
+    want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
+    assert_equal_f64(output, want_output)
+    assert_equal_f64(h_n, want_h_n)
+
+
+def test_oracle_refuses_a_dropout_it_cannot_model():
+    """A random mask (0 < dropout < 1 between layers, training mode) is refused, never ignored;
+    eval mode and a single layer have nothing random to model."""
+    from conformance.spec.config import Config, parameter_shapes
+
+    def run(**fields):
+        config = Config("GRU", input_size=2, hidden_size=3, **fields)
+        weights = {name: np.ones(shape) for name, shape in parameter_shapes(config).items()}
+        return oracle.forward(config, weights, np.ones((4, 1, 2)))
+
+    with pytest.raises(ValueError, match="cannot model dropout=0.5 in training mode"):
+        run(num_layers=2, dropout=0.5, training=True)
+    eval_mode, no_dropout = run(num_layers=2, dropout=0.5), run(num_layers=2)
+    np.testing.assert_array_equal(eval_mode[0], no_dropout[0])
+    np.testing.assert_array_equal(run(dropout=0.5, training=True)[0], run()[0])
