@@ -1,44 +1,4 @@
-"""Resolving ``--rnn-impl NAME`` to an Implementation: drop-in torch.nn-like classes, or adapters.
-
-An **adapter** is any object (or class with a no-argument constructor) with
-
-    modes: collection of torch mode names it implements ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
-    build(config: Config, weights: dict[str, torch.Tensor]) -> callable(x, h0) -> (output, h_n)
-
-    optional:
-    is_cell: True if it is one step (mirrors torch.nn.RNNCell/GRUCell/LSTMCell; default False)
-    dtypes: collection of dtype names it claims (default: "float64", "float32"; also "bfloat16", "float16")
-    unavailable() -> str | None: a reason to skip every clause (e.g. no GPU)
-    description: str, shown in the report header
-    not_claimed: collection of capabilities it does not offer, whose clauses are skipped as
-        "not claimed: <capability>" instead of failed; so far "gradients" (a forward-only one)
-
-``config.training`` says train mode (dropout ``config.dropout`` between layers) or eval mode.
-``weights`` are in torch's canonical names and layout (``weight_ih_l0``, gate blocks r|z|n),
-already in ``config.dtype`` on the CPU. ``x`` is laid out as the config says, ``h0`` is None
-(use the default, zeros) or ``(num_layers*D, N, H)``; for LSTM h0 and h_n are the tuples
-(h_0, c_0) and (h_n, c_n). ``x`` may be a ``PackedSequence``; the output is then one too. A cell
-is called as ``call(x, hx)`` with x ``(N, H_in)`` or ``(H_in,)`` and returns h' (LSTM: (h', c')).
-The result may be torch tensors or NumPy arrays.
-
-**Gradients** (the ``grad.*`` clauses): the runner builds with weight tensors that require grad,
-calls the callable outside ``torch.no_grad`` on ``x`` and ``h0`` that require grad, and
-backpropagates from ``(output, h_n)``. It reads the weights' gradients from the callable's
-``parameters`` attribute if it has one (a mapping from canonical names to the tensors the forward
-really uses, e.g. a module's own Parameters after ``load_state_dict``), else from the weight
-tensors it passed to ``build``, which is right for any adapter that converts the weights with
-torch operations. An adapter that converts through NumPy, or that cannot backpropagate, declares
-``not_claimed = {"gradients"}``.
-
-A **drop-in class** mirrors ``torch.nn.RNN``/``torch.nn.GRU`` (same constructor keywords, same
-parameter names, ``forward(input, hx=None) -> (output, h_n)``); its cell kind is read from the
-``mode`` attribute of an instance, as ``torch.nn.RNNBase`` sets it, or given with ``--rnn-kind``.
-A drop-in **cell** mirrors ``torch.nn.RNNCell``/``GRUCell``/``LSTMCell``: it has no ``mode``; it
-is told by its class (``torch.nn.RNNCellBase``) or its parameter names (``weight_ih`` without
-``_l0``), and its kind by the gate count of ``weight_ih``.
-Its gradients are read from the module's own parameters; a class attribute ``not_claimed``
-declares capabilities it lacks, as for adapters.
-"""
+"""Resolving ``--rnn-impl NAME`` to an Implementation: drop-in torch.nn-like classes, or adapters."""
 
 from __future__ import annotations
 
@@ -47,13 +7,71 @@ import importlib
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Callable, Collection
+from typing import TYPE_CHECKING, Any, Collection, Mapping, Protocol
 
 from .spec.config import DTYPES, GATES, MODES, REDUCED_DTYPES, Config
 from .state import map_state
 
+if TYPE_CHECKING:
+    import torch
+
 ENTRY_POINT_GROUP = "rnn_conformance.implementations"
 ELMAN = ("RNN_TANH", "RNN_RELU")
+
+
+class Call(Protocol):
+    """What an adapter's ``build`` returns: ``call(x, h0) -> (output, h_n)``, torch tensors or NumPy
+    arrays.
+
+    ``x`` is laid out as the config says (batch_first, or unbatched ``(L, H_in)``) and may be a
+    ``PackedSequence``, in which case the output must be one with the input's batch_sizes and
+    indices. ``h0`` is None (zeros) or ``(num_layers*D, N, H_out)``; for LSTM h0 and h_n are the
+    tuples (h_0, c_0) and (h_n, c_n). A cell (``is_cell``) is called as ``call(x, hx)`` with x
+    ``(N, H_in)`` or ``(H_in,)`` and returns h' (LSTM: (h', c')). It raises for input it refuses.
+
+    Gradients (the ``grad.*`` clauses): it is built with weight tensors that require grad and
+    called outside ``torch.no_grad``; the runner backpropagates from (output, h_n) and reads the
+    weights' gradients from an optional attribute ``parameters`` (canonical name -> the tensor
+    the forward really uses, e.g. a module's own Parameters after ``load_state_dict``), else from
+    the tensors given to ``build``, which is right wherever the weights are converted with torch
+    operations. One that converts through NumPy declares ``not_claimed = {"gradients"}``.
+    """
+
+    def __call__(self, x: Any, h0: Any, /) -> Any: ...
+
+
+class Adapter(Protocol):
+    """What ``--rnn-impl`` names when it is not a drop-in class: an object (or a class with a
+    no-argument constructor) with ``modes`` and ``build``; optional attributes in AdapterOptions.
+
+    ``build`` gets a ``Config`` (``config.training``: train mode, dropout ``config.dropout``
+    between layers, or eval mode) and the weights in torch's canonical names and layout
+    (``weight_ih_l0``, gate blocks r|z|n), already in ``config.dtype`` on the CPU.
+    """
+
+    modes: Collection[str]  # torch mode names it implements: "RNN_TANH", "RNN_RELU", "GRU", "LSTM"
+
+    def build(self, config: Config, weights: Mapping[str, Any]) -> Call: ...
+
+
+class AdapterOptions(Protocol):
+    """The optional attributes of an adapter; where one is missing, its default applies."""
+
+    is_cell: bool  # one step, like torch.nn.RNNCell/GRUCell/LSTMCell (default False)
+    dtypes: Collection[str]  # dtypes it claims (default "float64", "float32"; also "bfloat16", "float16")
+    description: str  # shown in the report header (default: the class name)
+    not_claimed: Collection[str]  # capabilities it lacks: their clauses are "not claimed", not failed
+
+    def unavailable(self) -> str | None:
+        """A reason to skip every clause (e.g. no GPU); default None."""
+
+
+class ConstructibleAdapter(Adapter, Protocol):
+    """An adapter of drop-in classes (ModuleAdapter), which the errors.* clauses ask to refuse
+    constructor arguments."""
+
+    def construct(self, config: Config, **extra: Any) -> Any:
+        """An instance for ``config``, with the ``extra`` keywords also given to the constructor."""
 
 
 class ResolveError(Exception):
@@ -68,7 +86,7 @@ class Implementation:
     seconds one call may take (--rnn-timeout; None: no limit)."""
 
     name: str
-    adapter: object
+    adapter: Adapter
     modes: frozenset
     dtypes: frozenset = frozenset(DTYPES)
     is_cell: bool = False
@@ -90,7 +108,7 @@ class Implementation:
         check = getattr(self.adapter, "unavailable", None)
         return check() if callable(check) else None
 
-    def build(self, config: Config, weights) -> Callable:
+    def build(self, config: Config, weights: Mapping[str, Any]) -> Call:
         return self.adapter.build(config, weights)
 
     def restricted(self, modes) -> Implementation:
@@ -102,15 +120,22 @@ class Implementation:
         """A drop-in class: its constructor can be asked to refuse bad arguments."""
         return isinstance(self.adapter, ModuleAdapter)
 
-    def construct(self, config: Config, **extra):
+    def construct(self, config: Config, **extra: Any) -> Any:
         return self.adapter.construct(config, **extra)
 
     def __repr__(self):
         return f"Implementation({self.name!r}, modes={sorted(self.modes)}{', cell' if self.is_cell else ''})"
 
 
-class ModuleAdapter:
-    """Adapts torch.nn-like classes: construct with the config, load the weights, call forward."""
+class ModuleAdapter(ConstructibleAdapter):
+    """Adapts drop-in classes: construct with the config, load the weights, call forward.
+
+    A drop-in class mirrors ``torch.nn.RNN``/``GRU``/``LSTM`` (same constructor keywords, same
+    parameter names, ``forward(input, hx=None) -> (output, h_n)``); resolve reads its cell kind from
+    the ``mode`` attribute of an instance, as ``torch.nn.RNNBase`` sets it, or --rnn-kind. A drop-in
+    cell mirrors ``torch.nn.RNNCell``/``GRUCell``/``LSTMCell`` (see cell_kind). Gradients are read
+    from the module's own parameters; a class attribute ``not_claimed`` declares what it lacks.
+    """
 
     def __init__(self, classes: dict[str, type], device: str = "cpu", cell: bool = False, dtypes=DTYPES):
         self.classes = classes
@@ -122,7 +147,7 @@ class ModuleAdapter:
         self.description = f"{' / '.join(names)} on {device}"
         self.not_claimed = frozenset().union(*(getattr(c, "not_claimed", ()) for c in classes.values()))
 
-    def construct(self, config: Config, **extra):
+    def construct(self, config: Config, **extra: Any) -> torch.nn.Module:
         """An instance for ``config``; ``extra`` keywords go to the constructor as well (the errors.*
         clauses pass arguments it must refuse)."""
         import torch
@@ -136,7 +161,7 @@ class ModuleAdapter:
             raise AssertionError(f"constructed with {config.module_kwargs()}, the module reports mode {mode!r}, but should be {config.mode!r}")
         return module.to(device=self.device, dtype=getattr(torch, config.dtype)).train(config.training)
 
-    def build(self, config: Config, weights):
+    def build(self, config: Config, weights: Mapping[str, torch.Tensor]) -> Call:
         module = self.construct(config)
         module.load_state_dict({k: v.to(self.device) for k, v in weights.items()})
 

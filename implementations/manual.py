@@ -1,5 +1,5 @@
 """The tutorial loop in torch ops, layer by layer and step by step:
-h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh). An adapter (see conformance.registry).
+h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh). An adapter (conformance.registry.Adapter).
 
 The state is a tensor h, or the tuple (h, c) for LSTM. A PackedSequence is unpacked and each row
 is masked past its own length, as the oracle does. Each piece is a method so that tests/faults.py
@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from conformance.registry import Adapter, Call
+from conformance.spec.config import Config
 from conformance.state import combine, first, map_state, parts
 
 
@@ -19,7 +21,7 @@ class Manual:
     dtypes = ("float64", "float32", "bfloat16", "float16")
     description = "explicit time loop in torch ops (implementations.manual)"
 
-    def build(self, config, weights):
+    def build(self, config: Config, weights: dict[str, torch.Tensor]) -> Call:
         return lambda x, h0: self.forward(config, weights, x, h0)
 
     # --- cells ------------------------------------------------------------------------------------
@@ -201,4 +203,4 @@ class Manual:
         return self.finish(config, output, h_n)
 
 
-manual = Manual()
+manual: Adapter = Manual()

@@ -7,10 +7,10 @@ import torch
 from hypothesis import strategies as st
 
 from ..compare import Mismatch
-from ..runner import tensors, to_tensor
+from ..runner import construction_refusal, refusal
 from ..spec import layout
 from ..spec.config import Config
-from ..state import INITIAL_NAMES, map_state, parts, replace_part
+from ..state import INITIAL_NAMES, parts, replace_part
 from . import clause, draw_case
 
 SMALL = dict(seq_len=st.integers(1, 4), batch=st.integers(1, 4))
@@ -22,36 +22,26 @@ def bad_sizes(right: int, *confusable: int):
     return st.sampled_from(list(dict.fromkeys(n for n in (7, 1, 11, *confusable) if n != right)))
 
 
-def as_given(value, config: Config):
-    """A NumPy array goes in as a tensor of the case's dtype; a tensor as it is (another dtype)."""
-    return value if isinstance(value, torch.Tensor) else to_tensor(value, config)
+def must_have_raised(impl, error, what):
+    __tracebackhide__ = True
+    if error is None:
+        raise Mismatch(f"{impl.name} returned a result for {what}, but should raise")
 
 
 def assert_raises(impl, case, what, *, x=None, h0=None):
     """Call the implementation built for ``case`` with x or the state h0 (h_0, or (h_0, c_0) for
-    LSTM) replaced; it must raise."""
+    LSTM) replaced (arrays in the case's dtype, tensors as they are); it must raise."""
     __tracebackhide__ = True
-    weights = tensors(case.config, case.weights, case.x)[0]
-    x = as_given(case.x if x is None else x, case.config)
-    h0 = map_state(lambda s: as_given(s, case.config), case.h0 if h0 is None else h0)
-    fn = impl.build(case.config, weights)
-    try:
-        with torch.no_grad():
-            fn(x, h0)
-    except Exception:
-        return
-    raise Mismatch(f"{impl.name} returned a result for {what}, but should raise")
+    x, h0 = case.x if x is None else x, case.h0 if h0 is None else h0
+    must_have_raised(impl, refusal(impl, case.config, case.weights, x, h0), what)
 
 
 def assert_constructor_raises(impl, config: Config, what, **extra):
     __tracebackhide__ = True
     if not impl.constructible:
-        pytest.skip(f"{impl.name} is an adapter: only drop-in classes can be asked to refuse constructor arguments")
-    try:
-        impl.construct(config, **extra)
-    except Exception:
-        return
-    raise Mismatch(f"{impl.name} returned a result for {what}, but should raise")
+        pytest.skip(f"{impl.name} is an adapter: only drop-in classes can be asked to refuse constructor "
+                    "arguments")
+    must_have_raised(impl, construction_refusal(impl, config, **extra), what)
 
 
 @clause("errors.input_width")

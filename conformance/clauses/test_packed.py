@@ -2,11 +2,12 @@
 bug 5): the runner packs the case's input with the drawn lengths and unpacks the output."""
 
 import numpy as np
+import torch
 from hypothesis import strategies as st
 
 from ..case import round_to
-from ..compare import assert_output_close, assert_state_close
-from ..runner import run_case
+from ..compare import Mismatch, assert_output_close, assert_state_close
+from ..runner import PACKING_FIELDS, run_case
 from ..spec import layout
 from ..state import map_state
 from ..strategies import mostly
@@ -22,6 +23,24 @@ def draw_lengths(data, case):
     return np.array(sorted(lengths, reverse=True) if enforce_sorted else lengths), enforce_sorted
 
 
+def assert_same_packing(packing):
+    """The packed output's batch_sizes and indices are the input's."""
+    __tracebackhide__ = True
+    for field in PACKING_FIELDS:
+        got, want = packing.output[field], packing.input[field]
+        if (got is None) != (want is None) or (want is not None and not torch.equal(got.cpu(), want)):
+            raise Mismatch(f"output.{field} is {got}, but should be {want} "
+                           "(the input's: output and input share their packing)")
+
+
+def run_packed(impl, case, lengths, **changes):
+    """The case run with its input packed with ``lengths``; the output must be packed like it."""
+    __tracebackhide__ = True
+    got = run_case(impl, case, lengths=lengths, **changes)
+    assert_same_packing(got.packing)
+    return got
+
+
 def rows(config, seq, i, n=None):
     """Rows i (a slice) and the first n steps of a sequence in the config's layout."""
     return layout.steps(config, layout.rows(config, seq, i), slice(None, n))
@@ -31,7 +50,7 @@ def rows(config, seq, i, n=None):
 def test_packed_matches_oracle(impl, data):
     case = draw_case(data, impl)
     lengths, enforce_sorted = draw_lengths(data, case)
-    got = run_case(impl, case, lengths=lengths, enforce_sorted=enforce_sorted)
+    got = run_packed(impl, case, lengths, enforce_sorted=enforce_sorted)
     want_output, want_h_n = expected(case, lengths=lengths)
     tol = tolerance(case, want_output, want_h_n)
     what = f"packed output (lengths {lengths.tolist()}, unpacked; zero past each length)"
@@ -43,7 +62,7 @@ def test_packed_matches_oracle(impl, data):
 def test_packed_rows_alone(impl, data):
     case = draw_case(data, impl, batch=mostly(st.integers(2, 4), st.integers(5, 9)))
     lengths, enforce_sorted = draw_lengths(data, case)
-    got = run_case(impl, case, lengths=lengths, enforce_sorted=enforce_sorted)
+    got = run_packed(impl, case, lengths, enforce_sorted=enforce_sorted)
     tol = tolerance(case, got.output, got.h_n)
     for i, n in enumerate(lengths.tolist()):
         one = slice(i, i + 1)
@@ -59,7 +78,7 @@ def test_packed_padding_ignored(impl, data):
     case = draw_case(data, impl)
     lengths, _ = draw_lengths(data, case)
     extra = data.draw(st.integers(1, 4), label="extra_steps")
-    got = run_case(impl, case, lengths=lengths)
+    got = run_packed(impl, case, lengths)
     # The same rows, padded further (with other values) to fit a new, longer last row.
     c, (L, N) = case.config, (case.seq_len, case.batch)
     rng = np.random.default_rng(case.seed + 1)
@@ -68,7 +87,7 @@ def test_packed_padding_ignored(impl, data):
     for i, n in enumerate(lengths.tolist()):
         bigger[:n, i] = x[:n, i]
     h0 = map_state(lambda s: np.concatenate([s, round_to(c.dtype, rng.standard_normal(s[:, :1].shape))], axis=1), case.h0)
-    padded = run_case(impl, case, x=layout.from_time_major(c, bigger), h0=h0, lengths=np.append(lengths, L + extra))
+    padded = run_packed(impl, case, np.append(lengths, L + extra), x=layout.from_time_major(c, bigger), h0=h0)
     tol = tolerance(case, got.output, got.h_n)
     assert_output_close(c, rows(c, padded.output, slice(0, N), L), got.output, tol,
                         what="packed output with a longer row added", against="the same rows packed without it")
