@@ -1,4 +1,4 @@
-"""A failing clause test: its record for the report (shrunk case, error, reproduction) and readable section."""
+"""A failing clause test: its record for the report (shrunk case, error, reproduction), its section."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def record(impl, exc, progress, modes) -> dict:
     """What the report says of a failure; ``modes``: --rnn-kind, for the reproduction snippet."""
     case = progress.cases[0] if progress.cases else None
     return {"kind": kind(exc), "exception": type(exc).__name__, "message": str(exc),
-            "max_error": finite(getattr(exc, "max_error", None)), "tolerance": getattr(exc, "tolerance", None),
+            "max_error": finite(getattr(exc, "max_error", None)),
+            "tolerance": getattr(exc, "tolerance", None),
             "case": None if case is None else repr(case), "notes": list(getattr(exc, "__notes__", [])),
             "reproduction": None if case is None else reproduction(impl.name, modes, case),
             "first_failing_example": progress.first_failure}

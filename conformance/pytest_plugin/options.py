@@ -44,7 +44,8 @@ def add(parser) -> None:
         "or, for a torch.nn-like class, float64,float32.",
     )
     group.addoption(REPORT, metavar="PATH", default=None,
-                    help="write the verdicts, settings and failures (shrunk case, error, message) as JSON to PATH")
+                    help="write the verdicts, settings and failures (shrunk case, error, message) as JSON "
+                    "to PATH")
     group.addoption(NOT_CLAIMED, metavar="CAP[,CAP]", default=None,
                     help=f"features the implementation does not claim "
                     f"({', '.join(sorted(capabilities.CAPABILITIES))}): "

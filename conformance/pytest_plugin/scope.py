@@ -22,7 +22,8 @@ class Scope(enum.Enum):
 
     @property
     def verdict(self) -> str:
-        return {Scope.UNAVAILABLE: "skipped-unavailable", Scope.LISTED_IN_SKIPS: "not claimed"}.get(self, self.value)
+        renamed = {Scope.UNAVAILABLE: "skipped-unavailable", Scope.LISTED_IN_SKIPS: "not claimed"}
+        return renamed.get(self, self.value)
 
 
 class OutOfScope(NamedTuple):
@@ -53,6 +54,10 @@ class SkipsFile:
         return [(n, entry) for n, entry in self.entries if clause_id.startswith(entry) or entry in nodeid]
 
 
+def names(values) -> str:
+    return ", ".join(sorted(values))
+
+
 def unavailable(spec, impl) -> OutOfScope | None:
     reason = impl.unavailable()
     return OutOfScope(Scope.UNAVAILABLE, f"{impl.name} unavailable: {reason}") if reason else None
@@ -63,7 +68,7 @@ def not_applicable(spec, impl) -> OutOfScope | None:
         what = ("a cell (one step)", "sequence modules") if impl.is_cell else ("a sequence module", "cells")
         why = f"{impl.name} is {what[0]}; {spec.id} checks {what[1]}"
     elif not impl.modes & spec.modes:
-        why = f"{impl.name} implements {', '.join(sorted(impl.modes))}; {spec.id} covers {', '.join(sorted(spec.modes))}"
+        why = f"{impl.name} implements {names(impl.modes)}; {spec.id} covers {names(spec.modes)}"
     elif spec.constructor and not impl.constructible:
         why = f"{impl.name} is an adapter: only drop-in classes can be asked to refuse constructor arguments"
     else:
@@ -78,7 +83,8 @@ def not_claimed(spec, impl) -> OutOfScope | None:
     elif missing:
         why = f"{impl.name} does not claim {', '.join(sorted(missing))}, which {spec.id} is about"
     elif spec.dtypes and not claimed_dtypes(impl) & spec.dtypes:
-        why = f"{impl.name} claims none of the dtypes {spec.id} checks ({', '.join(sorted(spec.dtypes))}); see --rnn-dtypes"
+        dtypes = names(spec.dtypes)
+        why = f"{impl.name} claims none of the dtypes {spec.id} checks ({dtypes}); see --rnn-dtypes"
     else:
         return None
     return OutOfScope(Scope.NOT_CLAIMED, f"not claimed: {why}")

@@ -68,7 +68,8 @@ class Session:
         lines += [f"  {impl.name} does not claim: {', '.join(sorted(impl.not_claimed))} "
                   "(not drawn; clauses only about them: not claimed)" for impl in impls if impl.not_claimed]
         if self.options.time_limit:
-            lines.append(f"  time limit per implementation call: {self.options.time_limit:g} s (--rnn-timeout)")
+            lines.append(f"  time limit per implementation call: {self.options.time_limit:g} s "
+                         "(--rnn-timeout)")
         return lines
 
 
@@ -88,8 +89,8 @@ def suite_lines(names, impls, controller: bool) -> list[str]:
         reason = impl.unavailable()
         if reason:
             lines.append(f"    unavailable, its clauses are skipped: {reason}")
-    s = settings.default
-    lines.append(f"  hypothesis profile {settings.get_current_profile_name()!r}: max_examples={s.max_examples}, "
+    s, profile = settings.default, settings.get_current_profile_name()
+    lines.append(f"  hypothesis profile {profile!r}: max_examples={s.max_examples}, "
                  f"derandomize={s.derandomize}, deadline={s.deadline}")
     return lines
 

@@ -28,7 +28,8 @@ def record(report, props) -> dict:
     """One report's contribution to its clause's verdict; ``props``: its user_properties."""
     if report.skipped:  # out of scope (rnn_scope), or skipped by something else: "not claimed"
         verdict = Scope(props["rnn_scope"]).verdict if "rnn_scope" in props else "not claimed"
-        return {"verdict": verdict, "reason": props.get("rnn_reason") or skip_reason(report), "nodeid": report.nodeid}
+        reason = props.get("rnn_reason") or skip_reason(report)
+        return {"verdict": verdict, "reason": reason, "nodeid": report.nodeid}
     examples = props.get("rnn_examples", 0)
     if report.failed:
         failure = props.get("rnn_failure") or {"kind": "error", "message": str(report.longrepr)[-2000:]}
@@ -84,8 +85,8 @@ def table(clauses: dict) -> list[str]:
 def write_tables(tr, session) -> None:
     """One table per implementation, in --rnn-impl order, each with its summary line."""
     results = verdicts(session.records)
-    order = [impl.name for impl in session.implementations()]
-    for impl, clauses in sorted(results.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
+    order = {impl.name: n for n, impl in enumerate(session.implementations())}  # as --rnn-impl gave them
+    for impl, clauses in sorted(results.items(), key=lambda kv: order.get(kv[0], len(order))):
         tr.write_sep("=", f"RNN conformance verdicts: {impl}")
         for line in table(clauses):
             tr.write_line(line)

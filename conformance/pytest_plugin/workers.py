@@ -24,16 +24,20 @@ def is_xdist_controller(config) -> bool:
 class XdistHooks:
     """Registered only when pytest-xdist is installed: pytest refuses hooks it has no spec for."""
 
-    def pytest_xdist_setupnodes(self, config, specs):
-        """On the controller, before the workers start (they inherit its environment): each worker
-        gets cpu_count // workers threads through OMP_NUM_THREADS, which torch and NumPy's OpenBLAS
-        read when they load (NumPy loads before any plugin hook of a worker could set it). Several
-        workers each running default thread pools oversubscribe the cores, and their busy-waiting
-        threads slow the run. An OMP_NUM_THREADS the user set wins."""
-        if "OMP_NUM_THREADS" in os.environ or not specs:
+    @pytest.hookimpl(tryfirst=True)  # before the report header, and before xdist starts the workers
+    def pytest_sessionstart(self, session):
+        """On the controller (the workers inherit its environment): each worker gets cpu_count //
+        workers threads through OMP_NUM_THREADS, which torch and NumPy's OpenBLAS read when they load
+        (NumPy loads before any plugin hook of a worker could set it). Several workers each running
+        default thread pools oversubscribe the cores, and their busy-waiting threads slow the run. An
+        OMP_NUM_THREADS the user set wins."""
+        config = session.config
+        workers = getattr(config.option, "numprocesses", None)
+        if not is_xdist_controller(config) or not isinstance(workers, int) or workers < 1:
             return
-        os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cpus() // len(specs)))
-        config.add_cleanup(lambda: os.environ.pop("OMP_NUM_THREADS", None))  # an in-process run goes on
+        if "OMP_NUM_THREADS" not in os.environ:
+            os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cpus() // workers))
+            config.add_cleanup(lambda: os.environ.pop("OMP_NUM_THREADS", None))  # an in-process run goes on
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection(self, session):

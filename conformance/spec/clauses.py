@@ -58,8 +58,9 @@ CLAUSES = {
         Clause("errors.zero_length", "A sequence of length 0 raises.", ALL, "CONTRACT.md, Errors"),
         Clause("errors.dtype_mismatch", "An input or h_0 whose dtype differs from the weights' raises, and for LSTM a float64 c_0 with float32 weights (torch promotes a float32 c_0 with float64 weights).", ALL, "CONTRACT.md, Errors"),
         Clause("errors.proj_size",
-               "A proj_size torch refuses raises at construction (drop-in classes only): any proj_size > 0 on an "
-               "RNN or GRU; on an LSTM, which needs 0 <= proj_size < hidden_size, proj_size >= hidden_size or < 0.",
+               "A proj_size torch refuses raises at construction (drop-in classes only): any proj_size > 0 "
+               "on an RNN or GRU; on an LSTM, which needs 0 <= proj_size < hidden_size, proj_size >= "
+               "hidden_size or < 0.",
                ALL, "CONTRACT.md, Errors", constructor=True),
         Clause("errors.sizes_positive",
                "Constructing with hidden_size <= 0 or num_layers <= 0 raises (drop-in classes only).",
@@ -69,8 +70,8 @@ CLAUSES = {
         Clause("dropout.between_layers", "In training mode with dropout = 1, every layer above the first reads zeros and the top layer's output is not dropped.", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
         Clause("dtype.output_matches_input", "Output, h_n and (LSTM) c_n have the input's dtype, for every dtype the implementation claims (bfloat16 and float16 included).", ALL, "CONTRACT.md, Layouts and shapes; bug 15"),
         Clause("dtype.reduced_precision",
-               "In bfloat16 and float16, where claimed, output, h_n and (LSTM) c_n equal the oracle within the "
-               "half-precision tolerance.",
+               "In bfloat16 and float16, where claimed, output, h_n and (LSTM) c_n equal the oracle within "
+               "the half-precision tolerance.",
                ALL, "CONTRACT.md, Precision notes; bug 15", dtypes=frozenset(REDUCED_DTYPES)),
         Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
         Clause("grad.input", "Backpropagation through time: the gradient with respect to the input x equals the oracle's (directional derivatives, any configuration).", ALL, "CONTRACT.md, differentiated; bug 9", requires=frozenset({"gradients"})),
