@@ -15,7 +15,7 @@ The vocabulary is small and maps onto Config fields (and draw_case's ``unbatched
     dropout        -                          dropout.* (dropout > 0, training mode)
 
 Which clauses are entirely about a capability is said by each clause's ``requires``
-(conformance/spec/clauses.py).
+(conformance/spec/clauses.py), and read by conformance/pytest_plugin/scope.py.
 
 An adapter declares them as ``not_claimed = {"bidirectional", ...}``; for a drop-in class (or on
 top of an adapter's own) pass ``--rnn-not-claimed=bidirectional,multi_layer``. Not claiming both
@@ -24,7 +24,6 @@ dtypes leaves nothing to check: every clause is then "not claimed".
 
 from __future__ import annotations
 
-from .spec.clauses import CLAUSES
 from .spec.config import DTYPES
 
 #: capability -> (draw_case keyword, the value drawn when it is not claimed)
@@ -57,16 +56,6 @@ def check(names, where: str = "--rnn-not-claimed") -> frozenset:
 
 def claimed_dtypes(impl) -> frozenset:
     return frozenset(impl.dtypes) - impl.not_claimed
-
-
-def out_of_scope(impl, clause_id: str) -> str | None:
-    """Why the clause is entirely not claimed by ``impl``, or None."""
-    if not claimed_dtypes(impl):
-        return f"{impl.name} claims no dtype this suite checks ({', '.join(DTYPES)})"
-    missing = CLAUSES[clause_id].requires & impl.not_claimed
-    if missing:
-        return f"{impl.name} does not claim {', '.join(sorted(missing))}, which {clause_id} is about"
-    return None
 
 
 def restrict(impl, fields: dict) -> dict:

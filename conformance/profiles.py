@@ -47,7 +47,7 @@ def share_database(url: str) -> str:
     shared = open_database(url)
     current = settings.default
     database = shared if current.database is None else MultiplexedDatabase(current.database, shared)
-    name = f"{settings._current_profile}+shared-database"
+    name = f"{settings.get_current_profile_name()}+shared-database"
     settings.register_profile(name, parent=current, database=database)
     settings.load_profile(name)
     return name

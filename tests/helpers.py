@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 
 # pytester's in-process runs restore sys.modules afterwards; torch's C extension cannot be
@@ -10,17 +9,9 @@ from collections import defaultdict
 import torch  # noqa: F401
 
 
-def forget_clause_modules():
-    """The clause modules take their Hypothesis settings (profile, database) when imported; a real
-    run imports them after its own configure, so an in-process run must import them afresh."""
-    for name in [m for m in sys.modules if m == "conformance.clauses" or m.startswith("conformance.clauses.")]:
-        del sys.modules[name]
-
-
 def run_suite(pytester, impl: str, *args: str):
     """``pytest --pyargs conformance --rnn-impl=IMPL`` in-process; returns (result, verdicts) where
     verdicts maps clause id -> set of outcomes ("passed", "failed", "skipped")."""
-    forget_clause_modules()
     result = pytester.runpytest_inprocess("--pyargs", "conformance", f"--rnn-impl={impl}", *args)
     verdicts = defaultdict(set)
     if result.ret == 4:  # usage error: nothing was collected

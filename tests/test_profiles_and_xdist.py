@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conformance.plugin import usable_cpus
+from conformance.pytest_plugin.workers import usable_cpus
 
 from .helpers import run_suite
 

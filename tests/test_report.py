@@ -202,3 +202,33 @@ def test_packed_and_dropout_can_be_not_claimed(pytester):
     assert set(verdicts) == {"packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored",
                              "dropout.eval_mode", "dropout.single_layer", "dropout.between_layers"}
     assert all(outcomes == {"skipped"} for outcomes in verdicts.values())
+
+
+def test_not_applicable_is_its_own_verdict(pytester, adapters, tmp_path):
+    """A cell on sequence clauses, cell kinds --rnn-kind leaves out, a constructor clause on an adapter."""
+    path = tmp_path / "verdicts.json"
+    result, _ = run_suite(pytester, "torch.nn:GRUCell", "--rnn-impl=adapters:NoStacks", "--rnn-impl=torch",
+                          "--rnn-kind=GRU", "-k", "elman_step or proj_size", f"--rnn-report={path}")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines([
+        "*verdicts: torch.nn:GRUCell*", "cell.elman * not applicable * 0 *",
+        "errors.proj_size * not applicable * 0 *", "torch.nn:GRUCell: 2 not applicable",
+        "*verdicts: adapters:NoStacks*", "adapters:NoStacks: 2 not applicable",
+        "*verdicts: torch *", "cell.elman * not applicable * 0 *", "errors.proj_size * conforms *",
+        "torch: 1 conforms, 1 not applicable",
+    ])
+    impls = report(path)["implementations"]
+    reasons = {(name, clause_id): entry["reason"] for name, impl in impls.items()
+               for clause_id, entry in impl["clauses"].items() if entry["verdict"] == "not applicable"}
+    assert reasons == {
+        ("torch.nn:GRUCell", "cell.elman"): "not applicable: torch.nn:GRUCell is a cell (one step); "
+                                            "cell.elman checks sequence modules",
+        ("torch.nn:GRUCell", "errors.proj_size"): "not applicable: torch.nn:GRUCell is a cell (one step); "
+                                                  "errors.proj_size checks sequence modules",
+        ("adapters:NoStacks", "cell.elman"): "not applicable: adapters:NoStacks implements GRU; "
+                                             "cell.elman covers RNN_RELU, RNN_TANH",
+        ("adapters:NoStacks", "errors.proj_size"):
+            "not applicable: adapters:NoStacks is an adapter: only drop-in classes can be asked to refuse "
+            "constructor arguments",
+        ("torch", "cell.elman"): "not applicable: torch implements GRU; cell.elman covers RNN_RELU, RNN_TANH",
+    }

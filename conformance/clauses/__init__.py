@@ -6,21 +6,34 @@ Run them with ``pytest --pyargs conformance --rnn-impl=NAME``.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
-from .. import capabilities, progress
+from .. import capabilities
 from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
 from ..runner import run_case
 from ..spec.clauses import CLAUSES
 from ..state import STATE_NAMES, parts
 from ..strategies import SEQ_LEN, BATCH, cases, configs
 
-# A slow example is not a conformance failure, and large cases are large on purpose.
-CLAUSE_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# A slow example is not a conformance failure, and large cases are large on purpose; the
+# rnn_progress fixture is meant to span the examples of a test.
+SUPPRESSED = (HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture)
+
+
+class Draws:
+    """Hypothesis's ``data`` as a clause test sees it: ``draw`` as usual, and the test's progress
+    (the rnn_progress fixture), where draw_case notes the cases it draws for the report."""
+
+    def __init__(self, data, progress):
+        self.data, self.progress = data, progress
+
+    def draw(self, strategy, label=None):
+        return self.data.draw(strategy, label=label)
 
 
 def clause(clause_id: str):
@@ -30,17 +43,24 @@ def clause(clause_id: str):
 
     def decorate(fn):
         @functools.wraps(fn)
-        def test(impl, data):
-            progress.start_example()
+        def test(impl, rnn_progress, data):
+            rnn_progress.start_example()
             try:
-                return fn(impl.restricted(spec.modes), data)
+                return fn(impl.restricted(spec.modes), Draws(data, rnn_progress))
             except HypothesisException:  # assume(), not a failure
                 raise
             except Exception:
-                progress.failed()
+                rnn_progress.failed()
                 raise
 
-        return pytest.mark.rnn_clause(clause_id)(CLAUSE_SETTINGS(given(data=st.data())(test)))
+        # wraps() would have pytest and Hypothesis read fn's own signature, which lacks the fixture.
+        test.__signature__ = inspect.signature(test, follow_wrapped=False)
+        # The settings are made here, when pytest imports the clause module to collect it, so they are
+        # the profile in force for this run (Hypothesis's plugin loads --hypothesis-profile, and this
+        # suite's plugin layers --rnn-database onto it, in pytest_configure, before collection) with
+        # this suite's overrides; a settings object copies the profile in force when it is made.
+        clause_settings = settings(deadline=None, suppress_health_check=SUPPRESSED)
+        return pytest.mark.rnn_clause(clause_id)(clause_settings(given(data=st.data())(test)))
 
     return decorate
 
@@ -51,7 +71,7 @@ def draw_case(data, impl, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans()
     unbatched = config_fields.pop("unbatched", unbatched)
     strategy = cases(configs(impl.modes, capabilities.claimed_dtypes(impl), **config_fields), seq_len=seq_len, batch=batch, with_h0=with_h0, unbatched=unbatched)
     case = data.draw(strategy, label=label)
-    progress.drew(case)
+    data.progress.drew(case)
     return case
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import MODES
+from .config import MODES, REDUCED_DTYPES
 
 ELMAN = frozenset({"RNN_TANH", "RNN_RELU"})
 GRU = frozenset({"GRU"})
@@ -20,6 +20,8 @@ class Clause:
     source: str = ""
     cell: bool = False  # checks a cell (torch.nn.RNNCell/GRUCell/LSTMCell) rather than a sequence module
     requires: frozenset = frozenset()  # capabilities an implementation may declare it lacks (registry: not_claimed)
+    dtypes: frozenset = frozenset()  # dtypes of which the implementation must claim one (empty: any)
+    constructor: bool = False  # asks the constructor to refuse arguments: drop-in classes only
 
 
 CLAUSES = {
@@ -55,13 +57,22 @@ CLAUSES = {
         Clause("errors.input_rank", "An input of rank 1 or 4 raises.", ALL, "CONTRACT.md, Errors"),
         Clause("errors.zero_length", "A sequence of length 0 raises.", ALL, "CONTRACT.md, Errors"),
         Clause("errors.dtype_mismatch", "An input or h_0 whose dtype differs from the weights' raises, and for LSTM a float64 c_0 with float32 weights (torch promotes a float32 c_0 with float64 weights).", ALL, "CONTRACT.md, Errors"),
-        Clause("errors.proj_size", "A proj_size torch refuses raises at construction (drop-in classes only): any proj_size > 0 on an RNN or GRU; on an LSTM, which needs 0 <= proj_size < hidden_size, proj_size >= hidden_size or < 0.", ALL, "CONTRACT.md, Errors"),
-        Clause("errors.sizes_positive", "Constructing with hidden_size <= 0 or num_layers <= 0 raises (drop-in classes only).", ALL, "CONTRACT.md, Errors"),
+        Clause("errors.proj_size",
+               "A proj_size torch refuses raises at construction (drop-in classes only): any proj_size > 0 "
+               "on an RNN or GRU; on an LSTM, which needs 0 <= proj_size < hidden_size, proj_size >= "
+               "hidden_size or < 0.",
+               ALL, "CONTRACT.md, Errors", constructor=True),
+        Clause("errors.sizes_positive",
+               "Constructing with hidden_size <= 0 or num_layers <= 0 raises (drop-in classes only).",
+               ALL, "CONTRACT.md, Errors", constructor=True),
         Clause("dropout.eval_mode", "In eval mode, dropout > 0 changes nothing: the result equals the oracle (dropout = 0).", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
         Clause("dropout.single_layer", "In training mode, a one-layer network is unaffected by dropout (it only acts between layers, never on the recurrent state h or c).", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
         Clause("dropout.between_layers", "In training mode with dropout = 1, every layer above the first reads zeros and the top layer's output is not dropped.", ALL, "CONTRACT.md, Layers; bug 8", requires=frozenset({"dropout"})),
         Clause("dtype.output_matches_input", "Output, h_n and (LSTM) c_n have the input's dtype, for every dtype the implementation claims (bfloat16 and float16 included).", ALL, "CONTRACT.md, Layouts and shapes; bug 15"),
-        Clause("dtype.reduced_precision", "In bfloat16 and float16, where claimed, output, h_n and (LSTM) c_n equal the oracle within the half-precision tolerance.", ALL, "CONTRACT.md, Precision notes; bug 15"),
+        Clause("dtype.reduced_precision",
+               "In bfloat16 and float16, where claimed, output, h_n and (LSTM) c_n equal the oracle within "
+               "the half-precision tolerance.",
+               ALL, "CONTRACT.md, Precision notes; bug 15", dtypes=frozenset(REDUCED_DTYPES)),
         Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
         Clause("grad.input", "Backpropagation through time: the gradient with respect to the input x equals the oracle's (directional derivatives, any configuration).", ALL, "CONTRACT.md, differentiated; bug 9", requires=frozenset({"gradients"})),
         Clause("grad.h0", "The gradient with respect to h_0 (and c_0 for LSTM) equals the oracle's, slice layer*D + direction by that layer and direction.", ALL, "CONTRACT.md, Layers, differentiated", requires=frozenset({"gradients"})),

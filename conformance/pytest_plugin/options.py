@@ -1,0 +1,96 @@
+"""The suite's command-line options: their names, their help, and their values parsed once per run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from .. import capabilities
+
+IMPL = "--rnn-impl"
+KIND = "--rnn-kind"
+DATABASE = "--rnn-database"
+DTYPES = "--rnn-dtypes"
+REPORT = "--rnn-report"
+NOT_CLAIMED = "--rnn-not-claimed"
+SKIPS = "--rnn-skips"
+TIMEOUT = "--rnn-timeout"
+DATABASE_VARIABLE = "RNN_CONFORMANCE_DATABASE"
+
+
+def add(parser) -> None:
+    group = parser.getgroup("rnn-conformance", "RNN conformance suite (rnn-conformance)")
+    group.addoption(
+        IMPL, action="append", default=[], metavar="NAME",
+        help="implementation to check: a registered name (manual, torch, torch-cuda), module:Class mirroring "
+        "torch.nn.RNN/GRU/LSTM or a cell, or module:adapter. Repeat to check several.",
+    )
+    group.addoption(
+        KIND, default=None, metavar="MODE[,MODE]",
+        help="cell kinds the implementation claims (RNN_TANH, RNN_RELU, GRU, LSTM); default: its `modes` or, "
+        "for a torch.nn-like class, its instances' `mode` attribute.",
+    )
+    group.addoption(
+        DATABASE, default=None, metavar="URL",
+        help="share Hypothesis's example database, so a failure found by one job is replayed first by the "
+        "next: redis://host:port/db (RedisExampleDatabase), or a directory. Also read from "
+        f"{DATABASE_VARIABLE}.",
+    )
+    group.addoption(
+        DTYPES, default=None, metavar="DTYPE[,DTYPE]",
+        help="dtypes the implementation claims (float64, float32, bfloat16, float16); default: its `dtypes` "
+        "or, for a torch.nn-like class, float64,float32.",
+    )
+    group.addoption(REPORT, metavar="PATH", default=None,
+                    help="write the verdicts, settings and failures (shrunk case, error, message) as JSON "
+                    "to PATH")
+    group.addoption(NOT_CLAIMED, metavar="CAP[,CAP]", default=None,
+                    help=f"features the implementation does not claim "
+                    f"({', '.join(sorted(capabilities.CAPABILITIES))}): "
+                    "they are not drawn, and clauses only about them are reported 'not claimed'")
+    group.addoption(SKIPS, metavar="PATH", default=None,
+                    help="file of test ids or clause ids (partial ids match), one per line, # comments: "
+                    "reported 'not claimed'")
+    group.addoption(TIMEOUT, metavar="SECONDS", type=float, default=60.0,
+                    help="an implementation call running longer fails its clause (default 60; 0: no limit)")
+
+
+def parse_list(value: str | None, case=str.upper) -> tuple[str, ...] | None:
+    """"GRU, lstm" -> ("GRU", "LSTM"); None stays None (the implementation's own declaration)."""
+    if value is None:
+        return None
+    return tuple(case(m.strip()) for m in value.split(",") if m.strip())
+
+
+@dataclass(frozen=True)
+class Options:
+    """The values of the suite's options for one run; None: not given (the implementation's own word)."""
+
+    impls: tuple[str, ...]
+    modes: tuple[str, ...] | None
+    dtypes: tuple[str, ...] | None
+    not_claimed: frozenset
+    database: str | None
+    report: str | None
+    skips: str | None
+    time_limit: float | None  # seconds; None: no limit
+
+    @classmethod
+    def read(cls, config) -> Options:
+        """A capability --rnn-not-claimed does not know is a UsageError."""
+        try:
+            not_claimed = capabilities.parse(config.getoption(NOT_CLAIMED))
+        except capabilities.CapabilityError as e:
+            raise pytest.UsageError(str(e)) from None
+        return cls(
+            impls=tuple(config.getoption(IMPL)),
+            modes=parse_list(config.getoption(KIND)),
+            dtypes=parse_list(config.getoption(DTYPES), str.lower),
+            not_claimed=not_claimed,
+            database=config.getoption(DATABASE) or os.environ.get(DATABASE_VARIABLE),
+            report=config.getoption(REPORT),
+            skips=config.getoption(SKIPS),
+            time_limit=config.getoption(TIMEOUT) or None,
+        )

@@ -1,0 +1,48 @@
+"""pytest-xdist: the controller shares the cores among the workers and resolves the implementations late."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .session import SESSION
+
+
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def is_xdist_controller(config) -> bool:
+    return getattr(config.option, "dist", "no") != "no" and not is_worker(config)
+
+
+class XdistHooks:
+    """Registered only when pytest-xdist is installed: pytest refuses hooks it has no spec for."""
+
+    @pytest.hookimpl(tryfirst=True)  # before the report header, and before xdist starts the workers
+    def pytest_sessionstart(self, session):
+        """On the controller (the workers inherit its environment): each worker gets cpu_count //
+        workers threads through OMP_NUM_THREADS, which torch and NumPy's OpenBLAS read when they load
+        (NumPy loads before any plugin hook of a worker could set it). Several workers each running
+        default thread pools oversubscribe the cores, and their busy-waiting threads slow the run. An
+        OMP_NUM_THREADS the user set wins."""
+        config = session.config
+        workers = getattr(config.option, "numprocesses", None)
+        if not is_xdist_controller(config) or not isinstance(workers, int) or workers < 1:
+            return
+        if "OMP_NUM_THREADS" not in os.environ:
+            os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cpus() // workers))
+            config.add_cleanup(lambda: os.environ.pop("OMP_NUM_THREADS", None))  # an in-process run goes on
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection(self, session):
+        """On the controller, the implementations are resolved only now, after xdist has started the
+        workers (each resolves its own in pytest_configure): importing them (torch: over a second)
+        before would hold every worker back as long. The controller does not collect."""
+        session.config.stash[SESSION].implementations()
+        return (yield)
