@@ -21,26 +21,26 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCES = ["manual", "torch", "torch.nn:GRU", "torch.nn:RNN", "torch.nn:LSTM", "torch.nn:RNNCell", "torch.nn:GRUCell", "torch.nn:LSTMCell"]
 
 
-def verdict_table(impl: str, profile: str, seed: int) -> dict[str, str]:
+def verdict_table(impl: str, profile: str, seed: int, extra: list[str]) -> dict[str, str]:
     """clause id -> verdict of one ``pytest --pyargs conformance --rnn-impl=impl`` run."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp, "report.json")
         cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance", f"--rnn-impl={impl}", "-q", "-p", "no:warnings",
-               f"--hypothesis-profile={profile}", f"--hypothesis-seed={seed}", f"--rnn-report={report}"]
+               f"--hypothesis-profile={profile}", f"--hypothesis-seed={seed}", f"--rnn-report={report}", *extra]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         if not report.exists():
-            return {"(no report)": f"rc={proc.returncode}: {proc.stderr.strip()[-300:]}"}
+            return {"(no report)": f"rc={proc.returncode}: {(proc.stderr + proc.stdout).strip()[-300:]}"}
         clauses = json.loads(report.read_text())["implementations"][impl]["clauses"]
     return {clause: entry["verdict"] for clause, entry in clauses.items()}
 
 
-def collect(profile: str, seed: int) -> dict:
+def collect(profile: str, seed: int, extra: list[str]) -> dict:
     sys.path.insert(0, str(ROOT))
     from tests.faults import CATALOGUE
 
     impls = REFERENCES + sorted(CATALOGUE)
     with ThreadPoolExecutor(2) as pool:
-        tables = list(pool.map(lambda impl: verdict_table(impl, profile, seed), impls))
+        tables = list(pool.map(lambda impl: verdict_table(impl, profile, seed, extra), impls))
     return dict(zip(impls, tables))
 
 
@@ -60,6 +60,7 @@ if __name__ == "__main__":
     parser.add_argument("--diff", nargs=2, metavar=("BEFORE", "AFTER"))
     parser.add_argument("--profile", default="catalogue", help="default: catalogue (the default profile without shrinking)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pytest-arg", action="append", default=[], help="passed on to every pytest run")
     args = parser.parse_args()
     if args.diff:
         before, after = (json.loads(Path(p).read_text()) for p in args.diff)
@@ -67,6 +68,6 @@ if __name__ == "__main__":
         print("\n".join(changes) or f"identical: {len(before)} implementations, {sum(map(len, before.values()))} verdicts")
         sys.exit(1 if changes else 0)
     start = time.perf_counter()
-    tables = collect(args.profile, args.seed)
+    tables = collect(args.profile, args.seed, args.pytest_arg)
     Path(args.out).write_text(json.dumps(tables, indent=1, sort_keys=True) + "\n")
     print(f"{len(tables)} implementations, {sum(map(len, tables.values()))} verdicts in {time.perf_counter() - start:.0f} s -> {args.out}")

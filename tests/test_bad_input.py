@@ -80,7 +80,7 @@ def test_missing_rnn_impl_is_a_usage_error(pytester):
     ],
 )
 def test_misbehaving_implementation_fails_its_clauses_and_the_run_goes_on(pytester, adapters, name, says):
-    result, verdicts = run_suite(pytester, name, "-x", "-k", "output_matches_oracle or shape")
+    result, verdicts = run_suite(pytester, name, "-x", "-k", "test_output_matches_oracle or test_shape_output")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "output.matches_oracle" in failed(verdicts) or "shape.output" in failed(verdicts)
     result.stdout.fnmatch_lines([says])

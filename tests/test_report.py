@@ -17,7 +17,7 @@ def report(path):
 
 def test_conformant_implementation_table_and_json(pytester, tmp_path):
     path = tmp_path / "verdicts.json"
-    result, _ = run_suite(pytester, "torch.nn:GRU", "-k", "test_gru_step or h_n_is_last", f"--rnn-report={path}", "--hypothesis-seed=3")
+    result, _ = run_suite(pytester, "torch.nn:GRU", "-k", "test_gru_update or h_n_is_last", f"--rnn-report={path}", "--hypothesis-seed=3")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines([
         "*RNN conformance verdicts: torch.nn:GRU*",
@@ -37,8 +37,8 @@ def test_conformant_implementation_table_and_json(pytester, tmp_path):
 
 
 DIAGNOSES = {
-    "GatesSwapped": ("test_gru_step", "gru.update", "gate blocks r and z swapped*"),
-    "UpdateGateInverted": ("test_gru_step", "gru.update", "z weighting the new state*"),
+    "GatesSwapped": ("test_gru_update", "gru.update", "gate blocks r and z swapped*"),
+    "UpdateGateInverted": ("test_gru_update", "gru.update", "z weighting the new state*"),
     "ResetBeforeMatmul": ("test_gru_candidate", "gru.candidate", "the reset gate applied before the matmul*"),
 }
 
@@ -78,7 +78,7 @@ def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, fault):
 
 def test_two_implementations_one_report(pytester, tmp_path):
     path = tmp_path / "verdicts.json"
-    result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-impl=tests.faults:BiasHhDropped", "-k", "test_gru_step", f"--rnn-report={path}")
+    result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-impl=tests.faults:BiasHhDropped", "-k", "test_gru_update", f"--rnn-report={path}")
     result.stdout.fnmatch_lines(["*verdicts: torch.nn:GRU*", "gru.update * conforms *", "*verdicts: tests.faults:BiasHhDropped*", "gru.update * fails *"])
     impls = report(path)["implementations"]
     assert impls["torch.nn:GRU"]["clauses"]["gru.update"]["verdict"] == "conforms"
@@ -145,8 +145,8 @@ def test_unknown_capability_is_a_usage_error(pytester, adapters, args, says):
 
 def test_skips_file_partial_ids_and_unknown_lines(pytester, tmp_path):
     skips = tmp_path / "skips.txt"
-    skips.write_text("# known gaps\nlayout.unb   # clause id prefix\ntest_h0_used[\n\nno.such_clause\n")
-    result, verdicts = run_suite(pytester, "torch.nn:GRU", "-k", "unbatched or h0_used or shape", f"--rnn-skips={skips}", "-rs")
+    skips.write_text("# known gaps\nlayout.unb   # clause id prefix\ntest_state_h0_used[\n\nno.such_clause\n")
+    result, verdicts = run_suite(pytester, "torch.nn:GRU", "-k", "unbatched or h0_used or test_shape", f"--rnn-skips={skips}", "-rs")
     assert result.ret == pytest.ExitCode.OK
     assert verdicts == {"layout.unbatched": {"skipped"}, "state.h0_used": {"skipped"}, "shape.output": {"passed"}}
     result.stdout.fnmatch_lines([
@@ -157,7 +157,7 @@ def test_skips_file_partial_ids_and_unknown_lines(pytester, tmp_path):
 
 
 def test_a_hanging_implementation_fails_and_the_run_goes_on(pytester, adapters):
-    result, verdicts = run_suite(pytester, "adapters:Sleeps", "-k", "output_matches_oracle or shape", "--rnn-timeout=0.2")
+    result, verdicts = run_suite(pytester, "adapters:Sleeps", "-k", "test_output_matches_oracle or test_shape_output", "--rnn-timeout=0.2")
     assert verdicts == {"output.matches_oracle": {"failed"}, "shape.output": {"failed"}}
     result.stdout.fnmatch_lines(["*adapters:Sleeps took longer than 0.2 s*", "output.matches_oracle * fails *", "shape.output * fails *"])
     assert result.duration < 30
@@ -171,7 +171,7 @@ def subprocess_env(monkeypatch):
 
 def test_under_xdist_the_table_and_json_are_merged(pytester, subprocess_env, tmp_path):
     path = tmp_path / "verdicts.json"
-    result = pytester.runpytest_subprocess("--pyargs", "conformance", "--rnn-impl=tests.faults:GatesSwapped", "-k", "test_gru_step or h_n_is_last",
+    result = pytester.runpytest_subprocess("--pyargs", "conformance", "--rnn-impl=tests.faults:GatesSwapped", "-k", "test_gru_update or h_n_is_last",
                                            f"--rnn-report={path}", "-n", "2", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
@@ -188,7 +188,7 @@ def test_under_xdist_the_table_and_json_are_merged(pytester, subprocess_env, tmp
 def test_console_entry_point(pytester, subprocess_env):
     import sys
 
-    result = pytester.run(sys.executable, "-m", "conformance.cli", "torch.nn:GRU", "-k", "test_gru_step")
+    result = pytester.run(sys.executable, "-m", "conformance.cli", "torch.nn:GRU", "-k", "test_gru_update")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*RNN conformance verdicts: torch.nn:GRU*", "gru.update * conforms *"])
     assert "PASSED" not in result.stdout.str()
@@ -208,7 +208,7 @@ def test_not_applicable_is_its_own_verdict(pytester, adapters, tmp_path):
     """A cell on sequence clauses, cell kinds --rnn-kind leaves out, a constructor clause on an adapter."""
     path = tmp_path / "verdicts.json"
     result, _ = run_suite(pytester, "torch.nn:GRUCell", "--rnn-impl=adapters:NoStacks", "--rnn-impl=torch",
-                          "--rnn-kind=GRU", "-k", "elman_step or proj_size", f"--rnn-report={path}")
+                          "--rnn-kind=GRU", "-k", "cell_elman or proj_size", f"--rnn-report={path}")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines([
         "*verdicts: torch.nn:GRUCell*", "cell.elman * not applicable * 0 *",

@@ -129,8 +129,8 @@ def adapters(pytester):
 
 
 @pytest.mark.parametrize("name, clause, test", [
-    ("adapters:SleepsOnBadWidth", "errors.input_width", "test_input_width"),
-    ("adapters:GRUSleepsOnProjSize", "errors.proj_size", "test_proj_size"),
+    ("adapters:SleepsOnBadWidth", "errors.input_width", "test_errors_input_width"),
+    ("adapters:GRUSleepsOnProjSize", "errors.proj_size", "test_errors_proj_size"),
 ])
 def test_a_call_expected_to_raise_that_hangs_fails_and_the_run_goes_on(pytester, adapters, name, clause,
                                                                         test):

@@ -69,16 +69,16 @@ def skips_of(*entries) -> SkipsFile:
 
 def test_skips_file_lines_match_clause_ids_and_test_ids(tmp_path):
     path = tmp_path / "skips.txt"
-    path.write_text("# known gaps\ngru.   # a clause id prefix\n\ntest_h0_used[x]\n")
+    path.write_text("# known gaps\ngru.   # a clause id prefix\n\ntest_state_h0_used[x]\n")
     skips = SkipsFile.read(str(path))
-    assert skips.entries == ((2, "gru."), (4, "test_h0_used[x]"))
-    listed = decide(CLAUSES["gru.update"], impl(), "c/test_cells.py::test_gru_step[x]", skips)
+    assert skips.entries == ((2, "gru."), (4, "test_state_h0_used[x]"))
+    listed = decide(CLAUSES["gru.update"], impl(), "c/test_gru.py::test_gru_update[x]", skips)
     assert listed == OutOfScope(Scope.LISTED_IN_SKIPS, f"not claimed: listed in {path} (line 2: gru.)")
-    by_test_id = decide(CLAUSES["state.h0_used"], impl(), "c/test_state.py::test_h0_used[x]", skips)
-    assert by_test_id.reason.endswith("(line 4: test_h0_used[x])")
-    assert decide(CLAUSES["state.h0_used"], impl(), "c/test_state.py::test_h0_used[y]", skips) is None
+    by_test_id = decide(CLAUSES["state.h0_used"], impl(), "c/test_state.py::test_state_h0_used[x]", skips)
+    assert by_test_id.reason.endswith("(line 4: test_state_h0_used[x])")
+    assert decide(CLAUSES["state.h0_used"], impl(), "c/test_state.py::test_state_h0_used[y]", skips) is None
     # a stronger reason wins over the skips file
-    stronger = decide(CLAUSES["cell.elman"], impl(), "c/test_cells.py::test_elman_step[x]", skips_of("cell."))
+    stronger = decide(CLAUSES["cell.elman"], impl(), "c/test_cell.py::test_cell_elman[x]", skips_of("cell."))
     assert stronger.scope is Scope.NOT_APPLICABLE
 
 
@@ -94,3 +94,28 @@ def test_every_scope_is_reachable_and_has_its_verdict():
         Scope.UNAVAILABLE: "skipped-unavailable", Scope.NOT_APPLICABLE: "not applicable",
         Scope.NOT_CLAIMED: "not claimed", Scope.LISTED_IN_SKIPS: "not claimed",
     }
+
+
+def test_former_test_names_in_a_skips_file_still_work_with_a_deprecation_warning(tmp_path):
+    path = tmp_path / "skips.txt"
+    path.write_text("test_h0_used[x]\nconformance/clauses/test_cells.py::test_gru_step\ntest_invariances.py\nlayout.\n")
+    with pytest.warns(pytest.PytestDeprecationWarning) as warned:
+        skips = SkipsFile.read(str(path))
+    assert skips.entries == ((1, "test_state_h0_used[x]"), (2, "test_gru_update"), (3, "invariance."), (4, "layout."))
+    assert len(warned) == 3 and "line 1: 'test_h0_used[x]' uses a former test name" in str(warned[0].message)
+    listed = decide(CLAUSES["gru.update"], impl(), "conformance/clauses/test_gru.py::test_gru_update[x]", skips)
+    assert listed.reason.endswith("(line 2: test_gru_update)")
+
+
+def test_clause_tests_are_named_after_their_clause_ids():
+    """Users write -k expressions and skips lines with these names: the decorator refuses a
+    test whose module or name does not follow from its clause id."""
+    from conformance.clauses._helpers import clause
+
+    def test_misnamed(impl, data):
+        pass
+
+    test_misnamed.__module__ = "conformance.clauses.test_gru"
+    with pytest.raises(NameError, match="clause gru.update is checked by test_gru.test_misnamed, but should be by "
+                                        "test_gru.test_gru_update"):
+        clause("gru.update")(test_misnamed)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (.ci/run installs it)")
 
-FAULT, CLAUSE_TEST, CLAUSE = "tests.faults:WrongLayerFed", "stack_equals_chain", "stacking.chain"
+FAULT, CLAUSE_TEST, CLAUSE = "tests.faults:WrongLayerFed", "test_stacking_chain", "stacking.chain"
 
 
 @pytest.fixture

@@ -5,23 +5,23 @@ from hypothesis import strategies as st
 
 from ..compare import assert_output_close, assert_state_close
 from ..runner import run_case
-from . import assert_matches_oracle, clause, draw_case, expected, tolerance
+from ._helpers import assert_matches_oracle, clause, draw_case, expected, tolerance
 
 DROPOUT = st.sampled_from((0.25, 0.5, 1.0))
 
 
 @clause("dropout.eval_mode")
-def test_eval_mode(impl, data):
+def test_dropout_eval_mode(impl, data):
     assert_matches_oracle(impl, draw_case(data, impl, num_layers=st.integers(2, 3), dropout=DROPOUT, training=False))
 
 
 @clause("dropout.single_layer")
-def test_single_layer(impl, data):
+def test_dropout_single_layer(impl, data):
     assert_matches_oracle(impl, draw_case(data, impl, num_layers=1, dropout=DROPOUT, training=True))
 
 
 @clause("dropout.between_layers")
-def test_between_layers(impl, data):
+def test_dropout_between_layers(impl, data):
     case = draw_case(data, impl, num_layers=st.integers(2, 3), dropout=1.0, training=True, with_h0=True)
     got, (want_output, want_h_n) = run_case(impl, case), expected(case)  # the oracle: upper layers read zeros
     tol = tolerance(case, want_output, want_h_n)

@@ -10,7 +10,7 @@ from ..runner import construction_refusal, refusal
 from ..spec import layout
 from ..spec.config import Config
 from ..state import INITIAL_NAMES, parts, replace_part
-from . import clause, draw_case
+from ._helpers import clause, draw_case
 
 SMALL = dict(seq_len=st.integers(1, 4), batch=st.integers(1, 4))
 
@@ -41,7 +41,7 @@ def assert_constructor_raises(impl, config: Config, what, **extra):
 
 
 @clause("errors.input_width")
-def test_input_width(impl, data):
+def test_errors_input_width(impl, data):
     case = draw_case(data, impl, **SMALL)
     width = data.draw(bad_sizes(case.config.input_size), label="bad input width")
     x = np.zeros((*case.x.shape[:-1], width))
@@ -49,7 +49,7 @@ def test_input_width(impl, data):
 
 
 @clause("errors.h0_shape")
-def test_bad_h0_refused(impl, data):
+def test_errors_h0_shape(impl, data):
     case = draw_case(data, impl, with_h0=True, **SMALL)
     config = case.config
     name = data.draw(st.sampled_from(INITIAL_NAMES[: len(parts(case.h0))]), label="tensor of the wrong shape")
@@ -66,7 +66,7 @@ def test_bad_h0_refused(impl, data):
 
 
 @clause("errors.input_rank")
-def test_input_rank(impl, data):
+def test_errors_input_rank(impl, data):
     case = draw_case(data, impl, with_h0=False, **SMALL)
     rank = data.draw(st.sampled_from((1, 4)), label="rank")
     shape = (case.config.input_size,) if rank == 1 else (case.seq_len, case.batch or 1, 1, case.config.input_size)
@@ -74,14 +74,14 @@ def test_input_rank(impl, data):
 
 
 @clause("errors.zero_length")
-def test_zero_length(impl, data):
+def test_errors_zero_length(impl, data):
     case = draw_case(data, impl, **SMALL)
     x = layout.steps(case.config, case.x, slice(0, 0))
     assert_raises(impl, case, f"a sequence of length 0 (input shape {x.shape})", x=x)
 
 
 @clause("errors.dtype_mismatch")
-def test_dtype_mismatch(impl, data):
+def test_errors_dtype_mismatch(impl, data):
     case = draw_case(data, impl, with_h0=True, **SMALL)
     other = {"float64": torch.float32, "float32": torch.float64}[case.config.dtype]
     names = ["x", "h_0"]
@@ -99,7 +99,7 @@ def test_dtype_mismatch(impl, data):
 
 
 @clause("errors.proj_size")
-def test_proj_size(impl, data):
+def test_errors_proj_size(impl, data):
     config = draw_case(data, impl, projection=False, **SMALL).config
     H = config.hidden_size
     if config.mode == "LSTM":
@@ -111,7 +111,7 @@ def test_proj_size(impl, data):
 
 
 @clause("errors.sizes_positive")
-def test_sizes_positive(impl, data):
+def test_errors_sizes_positive(impl, data):
     # No projection: an LSTM's proj_size >= hidden_size would be a reason to raise of its own.
     config = draw_case(data, impl, projection=False, **SMALL).config
     field = data.draw(st.sampled_from(("hidden_size", "num_layers")), label="size made non-positive")

@@ -4,11 +4,11 @@ from ..compare import assert_output_close, assert_state_close
 from ..runner import run_case
 from ..spec import layout
 from ..state import map_state
-from . import clause, draw_case, tolerance
+from ._helpers import clause, draw_case, tolerance
 
 
 @clause("layout.batch_first")
-def test_batch_first(impl, data):
+def test_layout_batch_first(impl, data):
     case = draw_case(data, impl, batch_first=False)
     time_major = run_case(impl, case)
     config = case.config.replace(batch_first=True)
@@ -20,7 +20,7 @@ def test_batch_first(impl, data):
 
 
 @clause("layout.unbatched")
-def test_unbatched(impl, data):
+def test_layout_unbatched(impl, data):
     case = draw_case(data, impl, unbatched=True)
     unbatched = run_case(impl, case)
     c = case.config

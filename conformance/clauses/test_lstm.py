@@ -4,13 +4,11 @@ from hypothesis import strategies as st
 
 from ..compare import assert_shape
 from ..runner import run_case
-from . import assert_matches_oracle, clause, draw_case
-
-ONE_STEP = dict(seq_len=1, with_h0=True, num_layers=1, bidirectional=False)
+from ._helpers import ONE_STEP, assert_matches_oracle, clause, draw_case
 
 
 @clause("lstm.cell")
-def test_lstm_step(impl, data):
+def test_lstm_cell(impl, data):
     assert_matches_oracle(impl, draw_case(data, impl, projection=False, **ONE_STEP))
 
 

@@ -11,7 +11,7 @@ from ..runner import PACKING_FIELDS, run_case
 from ..spec import layout
 from ..state import map_state
 from ..strategies import mostly
-from . import clause, draw_case, expected, tolerance
+from ._helpers import clause, draw_case, expected, tolerance
 
 
 def draw_lengths(data, case):
@@ -59,7 +59,7 @@ def test_packed_matches_oracle(impl, data):
 
 
 @clause("packed.each_row_alone")
-def test_packed_rows_alone(impl, data):
+def test_packed_each_row_alone(impl, data):
     case = draw_case(data, impl, batch=mostly(st.integers(2, 4), st.integers(5, 9)))
     lengths, enforce_sorted = draw_lengths(data, case)
     got = run_packed(impl, case, lengths, enforce_sorted=enforce_sorted)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from ..compare import assert_output_close, assert_state_close
 from ..runner import run_case
 from ..state import combine, map_state
-from . import clause, draw_case, tolerance
+from ._helpers import clause, draw_case, tolerance
 
 
 def single_layer(case, layer: int, x, h0):
@@ -21,7 +21,7 @@ def single_layer(case, layer: int, x, h0):
 
 
 @clause("stacking.chain")
-def test_stack_equals_chain(impl, data):
+def test_stacking_chain(impl, data):
     case = draw_case(data, impl, num_layers=st.integers(2, 4))
     stacked = run_case(impl, case)
     x, h_n = case.x, []

@@ -7,21 +7,21 @@ from ..compare import assert_close, assert_output_close, assert_shape, assert_st
 from ..runner import run_case
 from ..spec.layout import output_axes, state_axes
 from ..state import first
-from . import assert_matches_oracle, clause, draw_case, expected, tolerance
+from ._helpers import assert_matches_oracle, clause, draw_case, expected, tolerance
 
 
 @clause("state.h_n_matches_oracle")
-def test_h_n_matches_oracle(impl, data):
+def test_state_h_n_matches_oracle(impl, data):
     assert_matches_oracle(impl, draw_case(data, impl), parts=("h_n",))
 
 
 @clause("state.h0_used")
-def test_h0_used(impl, data):
+def test_state_h0_used(impl, data):
     assert_matches_oracle(impl, draw_case(data, impl, with_h0=True))
 
 
 @clause("state.default_h0_is_zeros")
-def test_default_h0_is_zeros(impl, data):
+def test_state_default_h0_is_zeros(impl, data):
     case = draw_case(data, impl, with_h0=False)
     default = run_case(impl, case)
     zeros = run_case(impl, case, h0=case.zeros_h0)
@@ -31,7 +31,7 @@ def test_default_h0_is_zeros(impl, data):
 
 
 @clause("state.h_n_is_last_output")
-def test_h_n_is_last_output(impl, data):
+def test_state_h_n_is_last_output(impl, data):
     case = draw_case(data, impl)
     got, want = run_case(impl, case), expected(case)
     assert_shape(got.output, want[0].shape, what="output")
@@ -45,7 +45,7 @@ def test_h_n_is_last_output(impl, data):
 
 
 @clause("state.c_n_matches_oracle")
-def test_c_n_matches_oracle(impl, data):
+def test_state_c_n_matches_oracle(impl, data):
     case = draw_case(data, impl)
     got, (want_output, (want_h_n, want_c_n)) = run_case(impl, case), expected(case)
     assert_state_close(case.config, got.h_n[1], want_c_n, tolerance(case, want_output, want_h_n, want_c_n), what="c_n")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import re
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,6 +33,65 @@ class OutOfScope(NamedTuple):
     reason: str  # for people: the skip reason, the JSON report's "reason"
 
 
+#: Test names before they were named after their clause ids (0.1.0), still accepted in skips files.
+FORMER_TEST_NAMES = {
+    "test_bad_h0_refused": "test_errors_h0_shape",
+    "test_batch_first": "test_layout_batch_first",
+    "test_between_layers": "test_dropout_between_layers",
+    "test_c_n_matches_oracle": "test_state_c_n_matches_oracle",
+    "test_carries_state": "test_recurrence_carries_state",
+    "test_causal": "test_invariance_causal",
+    "test_cell_module_matches_oracle": "test_cell_matches_oracle",
+    "test_default_h0_is_zeros": "test_state_default_h0_is_zeros",
+    "test_deterministic": "test_invariance_deterministic",
+    "test_dtype_mismatch": "test_errors_dtype_mismatch",
+    "test_elman_step": "test_cell_elman",
+    "test_eval_mode": "test_dropout_eval_mode",
+    "test_gru_step": "test_gru_update",
+    "test_h0_used": "test_state_h0_used",
+    "test_h_n_is_last_output": "test_state_h_n_is_last_output",
+    "test_h_n_matches_oracle": "test_state_h_n_matches_oracle",
+    "test_input_rank": "test_errors_input_rank",
+    "test_input_width": "test_errors_input_width",
+    "test_inputs_unmodified": "test_invariance_inputs_unmodified",
+    "test_lstm_step": "test_lstm_cell",
+    "test_non_contiguous": "test_invariance_non_contiguous",
+    "test_output_matches_input": "test_dtype_output_matches_input",
+    "test_output_shapes_and_dtypes": "test_shape_output",
+    "test_packed_rows_alone": "test_packed_each_row_alone",
+    "test_proj_size": "test_errors_proj_size",
+    "test_reduced_precision": "test_dtype_reduced_precision",
+    "test_rows_independent": "test_invariance_rows_independent",
+    "test_single_layer": "test_dropout_single_layer",
+    "test_sizes_positive": "test_errors_sizes_positive",
+    "test_stack_equals_chain": "test_stacking_chain",
+    "test_streaming": "test_invariance_streaming",
+    "test_unbatched": "test_layout_unbatched",
+    "test_zero_length": "test_errors_zero_length",
+}
+#: Clause modules renamed or split (0.1.0): a whole-module line now names their clause id prefixes.
+FORMER_MODULES = {
+    "test_cells.py": ("cell.", "gru."),
+    "test_dtypes.py": ("dtype.",),
+    "test_gradients.py": ("grad.",),
+    "test_invariances.py": ("invariance.",),
+    "test_recurrence.py": ("recurrence.", "output."),
+    "test_shapes.py": ("shape.",),
+}
+
+
+def current_names(entry: str) -> tuple[str, ...]:
+    """A skips-file line in today's test names: a former test name replaced by its new one, a
+    former module by its clause id prefixes (or dropped before ``::test_...``)."""
+    for old, new in FORMER_TEST_NAMES.items():
+        entry = re.sub(rf"(?<![\w]){old}(?![\w])", new, entry)
+    for old, prefixes in FORMER_MODULES.items():
+        if old in entry:
+            head, sep, test = entry.partition("::")
+            return (test,) if sep else prefixes
+    return (entry,)
+
+
 @dataclass(frozen=True)
 class SkipsFile:
     """--rnn-skips: (line number, test id or clause id) of each line, comments removed."""
@@ -47,7 +108,15 @@ class SkipsFile:
                 lines = [line.split("#", 1)[0].strip() for line in f.read().splitlines()]
         except OSError as e:
             raise pytest.UsageError(f"--rnn-skips: cannot read {path}: {e.strerror}") from None
-        return cls(path, tuple((n, line) for n, line in enumerate(lines, 1) if line))
+        entries = []
+        for n, line in enumerate(lines, 1):
+            current = current_names(line) if line else ()
+            if current and current != (line,):
+                warnings.warn(pytest.PytestDeprecationWarning(
+                    f"--rnn-skips {path}, line {n}: {line!r} uses a former test name; it now reads "
+                    f"{' / '.join(current)} (tests are named after their clause ids)"))
+            entries += [(n, entry) for entry in current]
+        return cls(path, tuple(entries))
 
     def matching(self, clause_id: str, nodeid: str) -> list[tuple[int, str]]:
         """The lines naming the test: a clause id they prefix, or a test id they are part of."""

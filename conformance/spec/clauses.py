@@ -23,6 +23,15 @@ class Clause:
     dtypes: frozenset = frozenset()  # dtypes of which the implementation must claim one (empty: any)
     constructor: bool = False  # asks the constructor to refuse arguments: drop-in classes only
 
+    @property
+    def test_name(self) -> str:
+        """The test that checks it: ``cell.elman`` is ``test_cell_elman`` in clauses/test_cell.py."""
+        return "test_" + self.id.replace(".", "_")
+
+    @property
+    def module(self) -> str:
+        return "test_" + self.id.partition(".")[0]
+
 
 CLAUSES = {
     c.id: c
@@ -73,7 +82,7 @@ CLAUSES = {
                "In bfloat16 and float16, where claimed, output, h_n and (LSTM) c_n equal the oracle within "
                "the half-precision tolerance.",
                ALL, "CONTRACT.md, Precision notes; bug 15", dtypes=frozenset(REDUCED_DTYPES)),
-        Clause("shape.output", "output is (L, N, D*H), or (N, L, D*H) with batch_first, and h_n is (D*num_layers, N, H), both in the input's dtype.", ALL, "CONTRACT.md, Layouts and shapes"),
+        Clause("shape.output", "output is (L, N, D*H_out), or (N, L, D*H_out) with batch_first, and h_n is (D*num_layers, N, H_out) (LSTM: c_n is (D*num_layers, N, H)) whatever batch_first says.", ALL, "CONTRACT.md, Layouts and shapes"),
         Clause("grad.input", "Backpropagation through time: the gradient with respect to the input x equals the oracle's (directional derivatives, any configuration).", ALL, "CONTRACT.md, differentiated; bug 9", requires=frozenset({"gradients"})),
         Clause("grad.h0", "The gradient with respect to h_0 (and c_0 for LSTM) equals the oracle's, slice layer*D + direction by that layer and direction.", ALL, "CONTRACT.md, Layers, differentiated", requires=frozenset({"gradients"})),
         Clause("grad.weights", "The gradient with respect to every parameter (each layer and direction, weights, biases and LSTM projections) equals the oracle's.", ALL, "CONTRACT.md, Cells and Layers, differentiated", requires=frozenset({"gradients"})),

@@ -17,7 +17,7 @@ from ..gradients import Probe
 from ..spec.config import parameter_shapes
 from ..state import INITIAL_NAMES
 from ..strategies import mostly
-from . import clause, draw_case
+from ._helpers import clause, draw_case
 
 UNBATCHED = mostly(st.just(False), st.just(True))
 DIRECTIONS = 2

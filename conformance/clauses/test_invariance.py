@@ -10,7 +10,7 @@ from ..spec import layout
 from ..spec.layout import output_axes
 from ..state import INITIAL_NAMES, STATE_NAMES, map_state, names, parts
 from ..strategies import BATCH_EDGES, TILE_EDGES, mostly
-from . import clause, draw_case, tolerance
+from ._helpers import clause, draw_case, tolerance
 
 LONG = st.integers(2, 12)
 
@@ -21,7 +21,7 @@ def state_rows(state, index):
 
 
 @clause("invariance.rows_independent")
-def test_rows_independent(impl, data):
+def test_invariance_rows_independent(impl, data):
     case = draw_case(data, impl, batch=mostly(st.sampled_from(BATCH_EDGES), st.integers(2, 6)), with_h0=True)
     rows = data.draw(st.lists(st.integers(0, case.batch - 1), max_size=2, unique=True), label="rows (besides the last)")
     whole = run_case(impl, case)
@@ -44,7 +44,7 @@ def changed(case, steps):
 
 
 @clause("invariance.causal")
-def test_causal(impl, data):
+def test_invariance_causal(impl, data):
     bidirectional = data.draw(st.booleans(), label="bidirectional")
     # Layer 2 of a bidirectional stack reads the reverse half, which sees the future: no causality there.
     case = draw_case(data, impl, seq_len=LONG, bidirectional=bidirectional, num_layers=1 if bidirectional else st.integers(1, 3))
@@ -62,7 +62,7 @@ def test_causal(impl, data):
 
 
 @clause("invariance.streaming")
-def test_streaming(impl, data):
+def test_invariance_streaming(impl, data):
     case = draw_case(data, impl, seq_len=LONG, bidirectional=False)
     k = data.draw(st.integers(1, case.seq_len - 1), label="k (split step)")
     c = case.config
@@ -76,7 +76,7 @@ def test_streaming(impl, data):
 
 
 @clause("invariance.deterministic")
-def test_deterministic(impl, data):
+def test_invariance_deterministic(impl, data):
     case = draw_case(data, impl, hidden_size=mostly(st.sampled_from(TILE_EDGES), st.integers(1, 8), one_in=3))
     first = run_case(impl, case)
     for attempt in (2, 3):
@@ -90,7 +90,7 @@ def test_deterministic(impl, data):
 
 
 @clause("invariance.inputs_unmodified")
-def test_inputs_unmodified(impl, data):
+def test_invariance_inputs_unmodified(impl, data):
     case = draw_case(data, impl, with_h0=True)
     weights, x, h0 = tensors(case.config, case.weights, case.x, case.h0)
     given = {"x": x, **dict(zip(INITIAL_NAMES, parts(h0))), **weights}
@@ -103,7 +103,7 @@ def test_inputs_unmodified(impl, data):
 
 
 @clause("invariance.non_contiguous")
-def test_non_contiguous(impl, data):
+def test_invariance_non_contiguous(impl, data):
     case = draw_case(data, impl)
     given = "x" if case.h0 is None else f"x and {names(case.h0, INITIAL_NAMES)}"
     layout = data.draw(st.sampled_from(LAYOUTS), label=f"layout of {given}")

@@ -1,0 +1,112 @@
+"""What the clause tests share: the clause decorator, drawing a case, the oracle's answer, tolerances."""
+
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
+
+from .. import capabilities
+from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
+from ..runner import run_case
+from ..spec.clauses import CLAUSES
+from ..strategies import SEQ_LEN, BATCH, cases, configs
+
+#: One step of one layer in one direction from a given state: the cell clauses' configuration.
+ONE_STEP = dict(seq_len=1, with_h0=True, num_layers=1, bidirectional=False)
+
+# A slow example is not a conformance failure, and large cases are large on purpose; the
+# rnn_progress fixture is meant to span the examples of a test.
+SUPPRESSED = (HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture)
+
+
+class Draws:
+    """Hypothesis's ``data`` as a clause test sees it: ``draw`` as usual, and the test's progress
+    (the rnn_progress fixture), where draw_case notes the cases it draws for the report."""
+
+    def __init__(self, data, progress):
+        self.data, self.progress = data, progress
+
+    def draw(self, strategy, label=None):
+        return self.data.draw(strategy, label=label)
+
+
+def clause(clause_id: str):
+    """Mark a test as the check of one clause; it receives ``impl`` (restricted to the clause's
+    modes) and Hypothesis's ``data`` for labelled draws."""
+    spec = CLAUSES[clause_id]
+
+    def decorate(fn):
+        where = f"{fn.__module__.rpartition('.')[2]}.{fn.__name__}"
+        if where != f"{spec.module}.{spec.test_name}":  # users' -k and --rnn-skips lines name tests
+            raise NameError(f"clause {clause_id} is checked by {where}, but should be by {spec.module}.{spec.test_name}")
+        @functools.wraps(fn)
+        def test(impl, rnn_progress, data):
+            rnn_progress.start_example()
+            try:
+                return fn(impl.restricted(spec.modes), Draws(data, rnn_progress))
+            except HypothesisException:  # assume(), not a failure
+                raise
+            except Exception:
+                rnn_progress.failed()
+                raise
+
+        # wraps() would have pytest and Hypothesis read fn's own signature, which lacks the fixture.
+        test.__signature__ = inspect.signature(test, follow_wrapped=False)
+        # The settings are made here, when pytest imports the clause module to collect it, so they are
+        # the profile in force for this run (Hypothesis's plugin loads --hypothesis-profile, and this
+        # suite's plugin layers --rnn-database onto it, in pytest_configure, before collection) with
+        # this suite's overrides; a settings object copies the profile in force when it is made.
+        clause_settings = settings(deadline=None, suppress_health_check=SUPPRESSED)
+        return pytest.mark.rnn_clause(clause_id)(clause_settings(given(data=st.data())(test)))
+
+    return decorate
+
+
+def draw_case(data, impl, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False, label="case", **config_fields):
+    """Draw a case the implementation claims; keyword arguments pin configuration fields."""
+    config_fields = capabilities.restrict(impl, config_fields)
+    unbatched = config_fields.pop("unbatched", unbatched)
+    strategy = cases(configs(impl.modes, capabilities.claimed_dtypes(impl), **config_fields), seq_len=seq_len, batch=batch, with_h0=with_h0, unbatched=unbatched)
+    case = data.draw(strategy, label=label)
+    data.progress.drew(case)
+    return case
+
+
+def expected(case, weights=None, x=None, h0=None, lengths=None):
+    """The oracle's (output, h_n) for a case, with any of its arrays replaced (h_n is (h_n, c_n) for LSTM)."""
+    from ..spec import oracle
+
+    weights = case.weights if weights is None else weights
+    want = oracle.forward(case.config, weights, case.x if x is None else x, case.h0 if h0 is None else h0, lengths)
+    assume(representable(case.config, weights, *want))
+    return want
+
+
+def tolerance(case, *values, weights=None) -> float:
+    return allowed_error(case.config, case.seq_len, case.weights if weights is None else weights, case.x, case.h0, *values)
+
+
+def assert_matches_oracle(impl, case, *, weights=None, parts=("output", "h_n")):
+    """Run the implementation on the case and compare the chosen parts with the oracle."""
+    __tracebackhide__ = True
+    want_output, want_h_n = expected(case, weights)
+    got = run_case(impl, case, **({} if weights is None else {"weights": weights}))
+    tol = tolerance(case, want_output, want_h_n, weights=weights)
+    try:
+        if "output" in parts:
+            assert_output_close(case.config, got.output, want_output, tol)
+        if "h_n" in parts:
+            assert_state_close(case.config, got.h_n, want_h_n, tol)
+    except Mismatch as e:
+        from ..diagnosis import gru_gates
+
+        note = gru_gates(case, case.weights if weights is None else weights, got.h_n, tol)
+        if note:
+            e.add_note(note)
+        raise

@@ -1,0 +1,28 @@
+"""Cells: one Elman step through the sequence modules, and one step of each kind through the cell
+modules (torch.nn.RNNCell/GRUCell/LSTMCell) (CONTRACT.md, "Cells")."""
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ..compare import allowed_error, assert_close, assert_shape
+from ..runner import run_case
+from ..spec import oracle
+from ..state import parts
+from ..strategies import cases, cell_configs
+from ._helpers import ONE_STEP, assert_matches_oracle, clause, draw_case
+
+
+@clause("cell.elman")
+def test_cell_elman(impl, data):
+    assert_matches_oracle(impl, draw_case(data, impl, **ONE_STEP))
+
+
+@clause("cell.matches_oracle")
+def test_cell_matches_oracle(impl, data):
+    case = data.draw(cases(cell_configs(impl.modes, impl.dtypes), seq_len=1, with_h0=st.booleans(), unbatched=st.booleans()), label="case")
+    got = run_case(impl, case)
+    want = oracle.cell_forward(case.config, case.weights, case.x, case.h0)
+    tol = allowed_error(case.config, 1, case.weights, case.x, case.h0, want)
+    for name, g, w in zip(("h'", "c'"), parts(got.h_n), parts(want)):
+        assert_shape(g, w.shape, what=name)
+        assert_close(np.atleast_2d(g), np.atleast_2d(w), tol, what=name, axes=("row", "unit"))
