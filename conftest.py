@@ -1,8 +1,8 @@
 """Root conftest: the suite's own tests drive the plugin end to end with pytester."""
 
-pytest_plugins = ["pytester"]
-
 from hypothesis import Phase, settings
+
+pytest_plugins = ["pytester"]
 
 # The fault catalogue needs to know *that* a fault is caught, not its minimal example:
 # skip shrinking (most of the time of a failing run) and the explain phase.

@@ -22,8 +22,19 @@ REFERENCES = ["torch.nn:GRU", "torch.nn:RNN", "torch", "manual"]
 
 def pytest_run(impl: str, *args: str) -> tuple[float, int, int]:
     """Wall seconds, examples run, exit code of ``pytest --pyargs conformance --rnn-impl=impl``."""
-    cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance", f"--rnn-impl={impl}", "-q", "-p", "no:warnings",
-           "--hypothesis-show-statistics", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "conformance",
+        f"--rnn-impl={impl}",
+        "-q",
+        "-p",
+        "no:warnings",
+        "--hypothesis-show-statistics",
+        *args,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -37,16 +48,26 @@ def table(title: str, header: list[str], rows: list[list]):
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     print(f"\n{title}")
     for row in [header, ["-" * w for w in widths], *rows]:
-        print("  " + "  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths))))
+        print(
+            "  "
+            + "  ".join(
+                str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths))
+            )
+        )
 
 
 def section_runs(profile: str):
     rows = []
     for impl in REFERENCES:
         wall, examples, rc = pytest_run(impl, f"--hypothesis-profile={profile}")
-        rows.append([impl, f"{wall:.1f}", examples, f"{examples / wall:.0f}", "pass" if rc == 0 else f"rc={rc}"])
-    table(f"Default run per reference implementation (profile {profile}, serial, wall includes start-up)",
-          ["implementation", "wall s", "examples", "examples/s", "verdict"], rows)
+        rows.append(
+            [impl, f"{wall:.1f}", examples, f"{examples / wall:.0f}", "pass" if rc == 0 else f"rc={rc}"]
+        )
+    table(
+        f"Default run per reference implementation (profile {profile}, serial, wall includes start-up)",
+        ["implementation", "wall s", "examples", "examples/s", "verdict"],
+        rows,
+    )
 
 
 def section_xdist(profile: str, repeats: int = 3):
@@ -62,10 +83,22 @@ def section_xdist(profile: str, repeats: int = 3):
             serial.append(pytest_run(impl, f"--hypothesis-profile={profile}", seed))
             parallel.append(pytest_run(impl, f"--hypothesis-profile={profile}", seed, "-n", "2"))
         s, p = median(w for w, _, _ in serial), median(w for w, _, _ in parallel)
-        rows.append([impl, f"{s:.1f}", f"{p:.1f}", f"{s / p:.2f}x", " ".join(f"{w:.1f}" for w, _, _ in serial), " ".join(f"{w:.1f}" for w, _, _ in parallel),
-                     f"{serial[0][1]} / {parallel[0][1]}"])
-    table(f"Serial vs pytest -n 2 (same seed; medians of {repeats} alternated runs)",
-          ["implementation", "serial s", "-n 2 s", "speed-up", "serial runs", "-n 2 runs", "examples"], rows)
+        rows.append(
+            [
+                impl,
+                f"{s:.1f}",
+                f"{p:.1f}",
+                f"{s / p:.2f}x",
+                " ".join(f"{w:.1f}" for w, _, _ in serial),
+                " ".join(f"{w:.1f}" for w, _, _ in parallel),
+                f"{serial[0][1]} / {parallel[0][1]}",
+            ]
+        )
+    table(
+        f"Serial vs pytest -n 2 (same seed; medians of {repeats} alternated runs)",
+        ["implementation", "serial s", "-n 2 s", "speed-up", "serial runs", "-n 2 runs", "examples"],
+        rows,
+    )
 
 
 class Timers:
@@ -91,7 +124,9 @@ class Timers:
 
         oracle.forward = self.timed(oracle.forward, "oracle")
         build = registry.Implementation.build
-        registry.Implementation.build = lambda impl, config, weights: self.timed(self.timed(build, "impl")(impl, config, weights), "impl")
+        registry.Implementation.build = lambda impl, config, weights: self.timed(
+            self.timed(build, "impl")(impl, config, weights), "impl"
+        )
 
     def pytest_runtest_logreport(self, report):
         if report.when == "call":
@@ -104,17 +139,39 @@ def section_split(profile: str):
     rows = []
     for impl in ["torch.nn:GRU", "manual"]:
         timers = Timers()
-        pytest.main(["--pyargs", "conformance", f"--rnn-impl={impl}", "-q", "-p", "no:warnings", f"--hypothesis-profile={profile}"],
-                    plugins=[timers])
+        pytest.main(
+            [
+                "--pyargs",
+                "conformance",
+                f"--rnn-impl={impl}",
+                "-q",
+                "-p",
+                "no:warnings",
+                f"--hypothesis-profile={profile}",
+            ],
+            plugins=[timers],
+        )
         rest = timers.calls - timers.oracle - timers.impl
-        rows.append([impl, f"{timers.calls:.2f}", f"{timers.oracle:.2f} ({100 * timers.oracle / timers.calls:.0f}%)",
-                     f"{timers.impl:.2f} ({100 * timers.impl / timers.calls:.0f}%)", f"{rest:.2f} ({100 * rest / timers.calls:.0f}%)"])
-    table("Where the time goes inside the clauses (seconds; harness = Hypothesis generation, case arrays, comparisons)",
-          ["implementation", "clauses s", "oracle", "implementation", "harness + hypothesis"], rows)
+        rows.append(
+            [
+                impl,
+                f"{timers.calls:.2f}",
+                f"{timers.oracle:.2f} ({100 * timers.oracle / timers.calls:.0f}%)",
+                f"{timers.impl:.2f} ({100 * timers.impl / timers.calls:.0f}%)",
+                f"{rest:.2f} ({100 * rest / timers.calls:.0f}%)",
+            ]
+        )
+    table(
+        "Where the time goes inside the clauses (seconds; harness = Hypothesis generation, case arrays, "
+        "comparisons)",
+        ["implementation", "clauses s", "oracle", "implementation", "harness + hypothesis"],
+        rows,
+    )
 
 
 def catch(fault: str, clauses: set, profile: str, seed: int) -> list:
-    """[fault, clauses that failed (of those it must fail), examples the first of them needed, wall s, verdict]."""
+    """[fault, clauses that failed (of those it must fail), examples the first of them needed, wall s,
+    verdict]."""
     import json
     import os
     import tempfile
@@ -123,15 +180,39 @@ def catch(fault: str, clauses: set, profile: str, seed: int) -> list:
         report = Path(tmp, "report.json")
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         start = time.perf_counter()
-        cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance", f"--rnn-impl={fault}", "-q", "-p", "no:warnings",
-               f"--hypothesis-profile={profile}", f"--hypothesis-seed={seed}", f"--rnn-report={report}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            "conformance",
+            f"--rnn-impl={fault}",
+            "-q",
+            "-p",
+            "no:warnings",
+            f"--hypothesis-profile={profile}",
+            f"--hypothesis-seed={seed}",
+            f"--rnn-report={report}",
+        ]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - start
-        entries = json.loads(report.read_text())["implementations"][fault]["clauses"] if report.exists() else {}
-    needed = {c: e["failure"].get("first_failing_example") for c, e in entries.items() if c in clauses and e["verdict"] == "fails"}
+        entries = (
+            json.loads(report.read_text())["implementations"][fault]["clauses"] if report.exists() else {}
+        )
+    needed = {
+        c: e["failure"].get("first_failing_example")
+        for c, e in entries.items()
+        if c in clauses and e["verdict"] == "fails"
+    }
     first = min(needed, key=lambda c: needed[c] or 0, default=None)
     verdict = "caught" if needed else f"NOT CAUGHT (rc={proc.returncode})"
-    return [fault.split(":")[1], ", ".join(sorted(needed)) or "-", f"{needed[first]} ({first})" if first else "-", f"{wall:.1f}", verdict]
+    return [
+        fault.split(":")[1],
+        ", ".join(sorted(needed)) or "-",
+        f"{needed[first]} ({first})" if first else "-",
+        f"{wall:.1f}",
+        verdict,
+    ]
 
 
 def section_catalogue(profile: str, seed: int = 0):
@@ -146,14 +227,31 @@ def section_catalogue(profile: str, seed: int = 0):
     start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
         rows = list(pool.map(lambda f: catch(f, CATALOGUE[f], profile, seed), sorted(CATALOGUE)))
-    table(f"Fault catalogue under profile {profile}, --hypothesis-seed={seed} ({time.perf_counter() - start:.0f} s in all, two at a time)",
-          ["fault", "fails (of the clauses that must catch it)", "examples needed (first clause)", "wall s", "verdict"], rows)
+    table(
+        f"Fault catalogue under profile {profile}, --hypothesis-seed={seed} "
+        f"({time.perf_counter() - start:.0f} s in all, two at a time)",
+        [
+            "fault",
+            "fails (of the clauses that must catch it)",
+            "examples needed (first clause)",
+            "wall s",
+            "verdict",
+        ],
+        rows,
+    )
 
 
-SECTIONS = {"runs": section_runs, "xdist": section_xdist, "split": section_split, "catalogue": section_catalogue}
+SECTIONS = {
+    "runs": section_runs,
+    "xdist": section_xdist,
+    "split": section_split,
+    "catalogue": section_catalogue,
+}
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--profile", default="default")
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     args = parser.parse_args()

@@ -18,16 +18,40 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCES = ["manual", "torch", "torch.nn:GRU", "torch.nn:RNN", "torch.nn:LSTM", "torch.nn:RNNCell", "torch.nn:GRUCell", "torch.nn:LSTMCell"]
+REFERENCES = [
+    "manual",
+    "torch",
+    "torch.nn:GRU",
+    "torch.nn:RNN",
+    "torch.nn:LSTM",
+    "torch.nn:RNNCell",
+    "torch.nn:GRUCell",
+    "torch.nn:LSTMCell",
+]
 
 
 def verdict_table(impl: str, profile: str, seed: int, extra: list[str]) -> dict[str, str]:
     """clause id -> verdict of one ``pytest --pyargs conformance --rnn-impl=impl`` run."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp, "report.json")
-        cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance", f"--rnn-impl={impl}", "-q", "-p", "no:warnings",
-               f"--hypothesis-profile={profile}", f"--hypothesis-seed={seed}", f"--rnn-report={report}", *extra]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            "conformance",
+            f"--rnn-impl={impl}",
+            "-q",
+            "-p",
+            "no:warnings",
+            f"--hypothesis-profile={profile}",
+            f"--hypothesis-seed={seed}",
+            f"--rnn-report={report}",
+            *extra,
+        ]
+        proc = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        )
         if not report.exists():
             return {"(no report)": f"rc={proc.returncode}: {(proc.stderr + proc.stdout).strip()[-300:]}"}
         clauses = json.loads(report.read_text())["implementations"][impl]["clauses"]
@@ -55,19 +79,29 @@ def diff(before: dict, after: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", help="write the tables here")
     parser.add_argument("--diff", nargs=2, metavar=("BEFORE", "AFTER"))
-    parser.add_argument("--profile", default="catalogue", help="default: catalogue (the default profile without shrinking)")
+    parser.add_argument(
+        "--profile", default="catalogue", help="default: catalogue (the default profile without shrinking)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pytest-arg", action="append", default=[], help="passed on to every pytest run")
     args = parser.parse_args()
     if args.diff:
         before, after = (json.loads(Path(p).read_text()) for p in args.diff)
         changes = diff(before, after)
-        print("\n".join(changes) or f"identical: {len(before)} implementations, {sum(map(len, before.values()))} verdicts")
+        print(
+            "\n".join(changes)
+            or f"identical: {len(before)} implementations, {sum(map(len, before.values()))} verdicts"
+        )
         sys.exit(1 if changes else 0)
     start = time.perf_counter()
     tables = collect(args.profile, args.seed, args.pytest_arg)
     Path(args.out).write_text(json.dumps(tables, indent=1, sort_keys=True) + "\n")
-    print(f"{len(tables)} implementations, {sum(map(len, tables.values()))} verdicts in {time.perf_counter() - start:.0f} s -> {args.out}")
+    print(
+        f"{len(tables)} implementations, {sum(map(len, tables.values()))} verdicts in "
+        f"{time.perf_counter() - start:.0f} s -> {args.out}"
+    )

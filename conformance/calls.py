@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import TYPE_CHECKING, Callable, NamedTuple, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from .registry import Implementation
@@ -24,7 +25,7 @@ class Hung(NamedTuple):
     why: str
 
 
-Outcome = Union[Returned, Raised, Hung]
+Outcome = Returned | Raised | Hung
 
 
 def attempt(fn: Callable[[], object]) -> Returned | Raised:
@@ -88,6 +89,7 @@ def outcome(impl: Implementation, fn: Callable[[], object]) -> Outcome:
         return Hung(f"{too_long} (an earlier call has not returned yet)")
     result = thread.run(fn, impl.time_limit)
     if result is None:
-        return Hung(f"{too_long} (--rnn-timeout); the call is left running in a background thread "
-                    "and the run goes on")
+        return Hung(
+            f"{too_long} (--rnn-timeout); the call is left running in a background thread and the run goes on"
+        )
     return result

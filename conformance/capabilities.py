@@ -50,7 +50,10 @@ def check(names, where: str = "--rnn-not-claimed") -> frozenset:
     names = frozenset(names)
     unknown = names - CAPABILITIES
     if unknown:
-        raise CapabilityError(f"{where}: unknown capabilit{'y' if len(unknown) == 1 else 'ies'} {', '.join(sorted(unknown))} (known: {', '.join(sorted(CAPABILITIES))})")
+        raise CapabilityError(
+            f"{where}: unknown capabilit{'y' if len(unknown) == 1 else 'ies'} {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(CAPABILITIES))})"
+        )
     return names
 
 

@@ -48,10 +48,14 @@ class Case:
         x_shape = (self.seq_len, *rows, c.input_size)
         if self.batch is not None and layout.time_axis(c) == 1:
             x_shape = (self.batch, self.seq_len, c.input_size)
-        state_rows = rows if c.cell else (c.num_layers * c.directions, *rows)  # a cell: one step, no layer axis
+        state_rows = (
+            rows if c.cell else (c.num_layers * c.directions, *rows)
+        )  # a cell: one step, no layer axis
         x = rng.standard_normal(x_shape[1:] if c.cell else x_shape) * self.input_scale
         h0 = rng.standard_normal((*state_rows, c.h_out))
-        c0 = rng.standard_normal((*state_rows, c.hidden_size)) if c.mode == "LSTM" else None  # drawn last: RNN/GRU cases unchanged
+        c0 = (
+            rng.standard_normal((*state_rows, c.hidden_size)) if c.mode == "LSTM" else None
+        )  # drawn last: RNN/GRU cases unchanged
         return weights, x, h0, c0
 
     @property
@@ -71,7 +75,8 @@ class Case:
 
     @property
     def h0(self):
-        """None (the default), or h_0 as torch takes it: (D*num_layers, N, H_out), or the tuple (h_0, c_0) for LSTM."""
+        """None (the default), or h_0 as torch takes it: (D*num_layers, N, H_out), or the tuple
+        (h_0, c_0) for LSTM."""
         return self._state(lambda s: round_to(self.config.dtype, s)) if self.with_h0 else None
 
     @property

@@ -91,7 +91,15 @@ def fmt(v: float) -> str:
     return "NaN" if np.isnan(v) else f"{v:.6g}"
 
 
-def assert_close(got: np.ndarray, want: np.ndarray, tol: float, *, what: str, axes: tuple[str, ...], against: str = "the oracle"):
+def assert_close(
+    got: np.ndarray,
+    want: np.ndarray,
+    tol: float,
+    *,
+    what: str,
+    axes: tuple[str, ...],
+    against: str = "the oracle",
+):
     """``got`` and ``want`` already in named-axes form (see output_axes, state_axes)."""
     __tracebackhide__ = True
     with np.errstate(invalid="ignore"):
@@ -116,7 +124,10 @@ def assert_close(got: np.ndarray, want: np.ndarray, tol: float, *, what: str, ax
     nonfinite = ~np.isfinite(got)
     if nonfinite.any():
         i = tuple(int(v) for v in np.argwhere(nonfinite)[0])
-        lines.append(f"  {nonfinite.sum()} non-finite values; first {fmt(got[i])} at {describe(axes, i)} where the oracle is finite ({fmt(want[i])})")
+        lines.append(
+            f"  {nonfinite.sum()} non-finite values; first {fmt(got[i])} at {describe(axes, i)} where the "
+            f"oracle is finite ({fmt(want[i])})"
+        )
     error = Mismatch("\n".join(lines))
     error.max_error, error.tolerance = float(err[worst]), float(tol)  # for the JSON report
     raise error
@@ -125,7 +136,9 @@ def assert_close(got: np.ndarray, want: np.ndarray, tol: float, *, what: str, ax
 def assert_shape(got: np.ndarray, shape: tuple, *, what: str, why: str = ""):
     __tracebackhide__ = True
     if tuple(got.shape) != tuple(shape):
-        raise Mismatch(f"{what} has shape {tuple(got.shape)}, but should be {tuple(shape)}{' ' + why if why else ''}")
+        raise Mismatch(
+            f"{what} has shape {tuple(got.shape)}, but should be {tuple(shape)}{' ' + why if why else ''}"
+        )
 
 
 OUTPUT_AXES = ("step", "row", "direction", "unit")
@@ -135,7 +148,9 @@ STATE_AXES = ("layer", "direction", "row", "unit")
 def assert_output_close(config: Config, got, want, tol, what="output", against="the oracle"):
     __tracebackhide__ = True
     assert_shape(got, want.shape, what=what)
-    assert_close(output_axes(config, got), output_axes(config, want), tol, what=what, axes=OUTPUT_AXES, against=against)
+    assert_close(
+        output_axes(config, got), output_axes(config, want), tol, what=what, axes=OUTPUT_AXES, against=against
+    )
 
 
 def assert_state_close(config: Config, got, want, tol, what="h_n", against="the oracle"):
@@ -147,8 +162,12 @@ def assert_state_close(config: Config, got, want, tol, what="h_n", against="the 
         for name, g, w in zip(STATE_NAMES, got, want):
             assert_state_close(config, g, w, tol, what=what.replace("h_n", name), against=against)
         return
-    assert_shape(got, want.shape, what=what, why=f"({what} is (num_layers*D, N, width) whatever batch_first says)")
-    assert_close(state_axes(config, got), state_axes(config, want), tol, what=what, axes=STATE_AXES, against=against)
+    assert_shape(
+        got, want.shape, what=what, why=f"({what} is (num_layers*D, N, width) whatever batch_first says)"
+    )
+    assert_close(
+        state_axes(config, got), state_axes(config, want), tol, what=what, axes=STATE_AXES, against=against
+    )
 
 
 # --- gradients ------------------------------------------------------------------------------------
@@ -167,8 +186,9 @@ def allowed_gradient_error(config: Config, steps: int, magnitude_: float, scale:
 
     The oracle's complex-step derivative (spec/complex_step.py) is exact up to float64 rounding of
     the same kind, so this allowance covers both. The implementation's error: every Jacobian
-    factor of backpropagation is evaluated at values that carry the forward's rounding, eps * magnitude in absolute terms, and the slopes of tanh and
-    sigmoid change by at most that much relatively (|f''/f'| <= 2), so each factor is relatively
+    factor of backpropagation is evaluated at values that carry the forward's rounding, eps *
+    magnitude in absolute terms, and the slopes of tanh and sigmoid change by at most that much
+    relatively (|f''/f'| <= 2), so each factor is relatively
     off by ~eps * magnitude, and the errors of steps and layers add like a random walk, as in
     ``allowed_error``. They are relative to the gradient and to the terms summed into it (over
     steps and rows, which can cancel), so ``scale`` is max(|dL/dθ|_2 * rms(V), |<dL/dθ, V>|,
@@ -184,6 +204,7 @@ def assert_derivative_close(got: float, want: float, tol: float, *, what: str, a
     if err <= tol:  # False for NaN
         return
     raise Mismatch(
-        f"gradient of {what}: the directional derivative along {along} got {fmt(got)}, but should be {fmt(want)} "
+        f"gradient of {what}: the directional derivative along {along} got {fmt(got)}, but should be "
+        f"{fmt(want)} "
         f"(off by {fmt(err)}, {fmt(err / abs(want)) if want else 'inf'} relative; allowed {tol:.2g}){note}"
     )

@@ -10,6 +10,7 @@ from .spec.config import layer_parameter_names
 
 def gate_order_rz_swapped(weights: dict, config) -> dict:
     """torch's r | z | n blocks read as z | r | n (the Keras/ONNX order)."""
+
     def swap(a):
         r, z, n = np.split(a, 3)
         return np.concatenate([z, r, n])
@@ -27,12 +28,25 @@ def unchanged(weights: dict, config) -> dict:
 
 #: A known way to get torch's GRU wrong: (what to say, weight transform, oracle dialect, needs bias)
 VARIANTS = [
-    ("gate blocks r and z swapped (read as z | r | n, the Keras/ONNX order): look at the r and z blocks",
-     gate_order_rz_swapped, oracle.TORCH, False),
-    ("the reset gate applied before the matmul (n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)): look at the n block",
-     unchanged, oracle.Dialect(reset_before_matmul=True), False),
-    ("z weighting the new state (h' = z * n + (1 - z) * h): look at the z block",
-     unchanged, oracle.Dialect(z_weights_new=True), False),
+    (
+        "gate blocks r and z swapped (read as z | r | n, the Keras/ONNX order): look at the r and z blocks",
+        gate_order_rz_swapped,
+        oracle.TORCH,
+        False,
+    ),
+    (
+        "the reset gate applied before the matmul (n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)): look "
+        "at the n block",
+        unchanged,
+        oracle.Dialect(reset_before_matmul=True),
+        False,
+    ),
+    (
+        "z weighting the new state (h' = z * n + (1 - z) * h): look at the z block",
+        unchanged,
+        oracle.Dialect(z_weights_new=True),
+        False,
+    ),
     ("bias_hh left out: look at the biases", bias_hh_dropped, oracle.TORCH, True),
 ]
 
@@ -63,36 +77,51 @@ def gru_gates(case, weights, h_n, tol) -> str | None:
         return None
     row, j = (int(i) for i in bad[0])
     H, names = c.hidden_size, layer_parameter_names(c, 0, 0)
-    names = f"{names['weight_ih']} / {names['weight_hh']}" + (f" and {names['bias_ih']} / {names['bias_hh']}" if c.bias else "")
+    names = f"{names['weight_ih']} / {names['weight_hh']}" + (
+        f" and {names['bias_ih']} / {names['bias_hh']}" if c.bias else ""
+    )
     lines = [
-        f"GRU gates: {len(bad)} of {got.size} units differ after one step; the first, row {row}, unit {j}, is computed from "
+        f"GRU gates: {len(bad)} of {got.size} units differ after one step; the first, row {row}, unit {j}, "
+        "is computed from "
         f"rows {j} (r), {H + j} (z) and {2 * H + j} (n) of {names}; the oracle has there "
-        f"r={r[row, j]:.6g}, z={z[row, j]:.6g}, n={n[row, j]:.6g}, h_prev={h[row, j]:.6g}, h'={want[row, j]:.6g}",
+        f"r={r[row, j]:.6g}, z={z[row, j]:.6g}, n={n[row, j]:.6g}, h_prev={h[row, j]:.6g}, "
+        f"h'={want[row, j]:.6g}",
     ]
     explained = [
-        what for what, transform, dialect, needs_bias in VARIANTS
+        what
+        for what, transform, dialect, needs_bias in VARIANTS
         if (c.bias or not needs_bias)
-        and np.all(np.abs(got - oracle.gru_cell(x, h, oracle.layer_weights(c, transform(weights, c), 0, 0), dialect)) <= tol)
+        and np.all(
+            np.abs(got - oracle.gru_cell(x, h, oracle.layer_weights(c, transform(weights, c), 0, 0), dialect))
+            <= tol
+        )
     ]
     if explained:
-        lines.append(f"  the result equals, within the allowed error, a GRU step with {' or '.join(explained)}")
+        lines.append(
+            f"  the result equals, within the allowed error, a GRU step with {' or '.join(explained)}"
+        )
     return "\n".join(lines)
 
 
 def reproduction(impl_name: str, modes, case) -> str:
     """A standalone snippet that reruns the shrunk case against the oracle."""
-    resolve = f"resolve({impl_name!r})" if modes is None else f"resolve({impl_name!r}, {tuple(sorted(modes))!r})"
-    return "\n".join([
-        "import numpy as np",
-        "from conformance import Case, Config",
-        "from conformance.registry import resolve",
-        "from conformance.runner import run_case",
-        "from conformance.spec import oracle",
-        "",
-        f"impl = {resolve}",
-        f"case = {case!r}",
-        "got = run_case(impl, case)",
-        "want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)",
-        'for name, g, w in [("output", got.output, want_output), ("h_n", got.h_n, want_h_n)]:',
-        '    print(name, g.shape, "max abs error", np.abs(g - w).max() if g.shape == w.shape else "(shapes differ)")',
-    ])
+    resolve = (
+        f"resolve({impl_name!r})" if modes is None else f"resolve({impl_name!r}, {tuple(sorted(modes))!r})"
+    )
+    return "\n".join(
+        [
+            "import numpy as np",
+            "from conformance import Case, Config",
+            "from conformance.registry import resolve",
+            "from conformance.runner import run_case",
+            "from conformance.spec import oracle",
+            "",
+            f"impl = {resolve}",
+            f"case = {case!r}",
+            "got = run_case(impl, case)",
+            "want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)",
+            'for name, g, w in [("output", got.output, want_output), ("h_n", got.h_n, want_h_n)]:',
+            "    error = np.abs(g - w).max() if g.shape == w.shape else '(shapes differ)'",
+            '    print(name, g.shape, "max abs error", error)',
+        ]
+    )

@@ -40,7 +40,9 @@ class Probe:
         self.arrays = {"x": case.x, **initial_state_arrays(case), **case.weights}
         self.output, self.h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
         rng = np.random.default_rng([case.seed, 1])
-        dtype = case.config.dtype  # the implementation receives R and S in its dtype: the oracle uses the same values
+        dtype = (
+            case.config.dtype
+        )  # the implementation receives R and S in its dtype: the oracle uses the same values
         self.R = round_to(dtype, rng.standard_normal(self.output.shape))
         self.S = map_state(lambda s: round_to(dtype, rng.standard_normal(s.shape)), self.h_n)
 
@@ -87,13 +89,21 @@ class Probe:
         scale = max(float(np.linalg.norm(g)) * rms(V), abs(want), terms)
         if not np.isfinite(scale):
             scale = max(abs(want), terms)  # a non-finite gradient must not widen its own tolerance
-        return float(np.sum(g * V)), want, allowed_gradient_error(self.config, self.case.seq_len, self.magnitude, scale)
+        return (
+            float(np.sum(g * V)),
+            want,
+            allowed_gradient_error(self.config, self.case.seq_len, self.magnitude, scale),
+        )
 
     def check(self, got: Gradients, name: str, count: int):
         """Every direction of tensor ``name``: the implementation's projected gradient against the oracle."""
         __tracebackhide__ = True
         g = self.gradient(got, name)
-        note = f" (its .grad was None after backward: {name} was not part of the graph, detached?)" if name in got.missing else ""
+        note = (
+            f" (its .grad was None after backward: {name} was not part of the graph, detached?)"
+            if name in got.missing
+            else ""
+        )
         for along, V in self.directions(name, count):
             value, want, allowance = self.compare(g, name, V)
             assert_derivative_close(value, want, allowance, what=name, along=along, note=note)

@@ -31,7 +31,9 @@ def open_database(url: str):
             import redis
             from hypothesis.extra.redis import RedisExampleDatabase
         except ImportError as e:
-            raise ValueError(f"{url} needs the redis package (pip install 'rnn-conformance[redis]'): {e}") from None
+            raise ValueError(
+                f"{url} needs the redis package (pip install 'rnn-conformance[redis]'): {e}"
+            ) from None
         client = redis.Redis.from_url(url)
         try:
             client.ping()

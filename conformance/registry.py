@@ -5,18 +5,18 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import warnings
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Collection, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .spec.config import DTYPES, GATES, MODES, REDUCED_DTYPES, Config
+from .spec.config import DTYPES, ELMAN, GATES, MODES, REDUCED_DTYPES, Config
 from .state import map_state
 
 if TYPE_CHECKING:
     import torch
 
 ENTRY_POINT_GROUP = "rnn_conformance.implementations"
-ELMAN = ("RNN_TANH", "RNN_RELU")
 
 
 class Call(Protocol):
@@ -96,7 +96,10 @@ class Implementation:
     def __post_init__(self):
         unknown = self.modes - set(MODES)
         if unknown:
-            raise ResolveError(f"{self.name}: mode(s) {', '.join(sorted(unknown))} not covered by this suite (known: {', '.join(MODES)})")
+            raise ResolveError(
+                f"{self.name}: mode(s) {', '.join(sorted(unknown))} not covered by this suite (known: "
+                f"{', '.join(MODES)})"
+            )
         if not self.modes:
             raise ResolveError(f"{self.name}: the adapter declares no modes (set `modes`, e.g. ('GRU',))")
 
@@ -154,11 +157,16 @@ class ModuleAdapter(ConstructibleAdapter):
 
         with warnings.catch_warnings():
             # torch warns that dropout does nothing with one layer; the dropout clauses check that.
-            warnings.filterwarnings("ignore", message="dropout option adds dropout after all but last", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", message="dropout option adds dropout after all but last", category=UserWarning
+            )
             module = self.classes[config.mode](**config.module_kwargs(), **extra)
         mode = getattr(module, "mode", config.mode)
         if mode != config.mode:
-            raise AssertionError(f"constructed with {config.module_kwargs()}, the module reports mode {mode!r}, but should be {config.mode!r}")
+            raise AssertionError(
+                f"constructed with {config.module_kwargs()}, the module reports mode {mode!r}, but should be "
+                f"{config.mode!r}"
+            )
         return module.to(device=self.device, dtype=getattr(torch, config.dtype)).train(config.training)
 
     def build(self, config: Config, weights: Mapping[str, torch.Tensor]) -> Call:
@@ -179,7 +187,9 @@ def cell_kind(module) -> str | None:
     import torch
 
     weight_ih = dict(module.named_parameters()).get("weight_ih")
-    if not (isinstance(module, torch.nn.modules.rnn.RNNCellBase) or weight_ih is not None) or hasattr(module, "mode"):
+    if not (isinstance(module, torch.nn.modules.rnn.RNNCellBase) or weight_ih is not None) or hasattr(
+        module, "mode"
+    ):
         return None
     gates = weight_ih.shape[0] // module.hidden_size if weight_ih is not None else None
     if gates == 1:
@@ -199,9 +209,14 @@ def probe_modes(cls: type) -> tuple[str, ...]:
         module = cls(input_size=2, hidden_size=3)
         mode = cell_kind(module) or module.mode
     except AttributeError:
-        raise ResolveError(f"cannot tell the cell kind of {cls.__qualname__}: its instances have no `mode` attribute; pass --rnn-kind (e.g. --rnn-kind=GRU)") from None
+        raise ResolveError(
+            f"cannot tell the cell kind of {cls.__qualname__}: its instances have no `mode` attribute; pass "
+            "--rnn-kind (e.g. --rnn-kind=GRU)"
+        ) from None
     except Exception as e:
-        raise ResolveError(f"{cls.__qualname__}(input_size=2, hidden_size=3) raised {type(e).__name__}: {e}") from None
+        raise ResolveError(
+            f"{cls.__qualname__}(input_size=2, hidden_size=3) raised {type(e).__name__}: {e}"
+        ) from None
     # An Elman RNN mirror takes `nonlinearity`, so it is held to both.
     return ELMAN if mode in ELMAN else (mode,)
 
@@ -213,18 +228,25 @@ def load_object(name: str):
             try:
                 return ep.load()
             except Exception as e:
-                raise ResolveError(f"entry point {name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}") from None
+                raise ResolveError(
+                    f"entry point {name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}"
+                ) from None
     if ":" in name:
         module_name, _, attr = name.partition(":")
     elif "." in name:
         module_name, _, attr = name.rpartition(".")
     else:
         known = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
-        raise ResolveError(f"unknown implementation {name!r}: not a registered name ({', '.join(known) or 'none registered'}) nor module:attr")
+        raise ResolveError(
+            f"unknown implementation {name!r}: not a registered name "
+            f"({', '.join(known) or 'none registered'}) nor module:attr"
+        )
     try:
         module = importlib.import_module(module_name)
     except Exception as e:
-        raise ResolveError(f"cannot import module {module_name!r} for {name!r}: {type(e).__name__}: {e}") from None
+        raise ResolveError(
+            f"cannot import module {module_name!r} for {name!r}: {type(e).__name__}: {e}"
+        ) from None
     obj = module
     for part in attr.split("."):
         try:
@@ -234,8 +256,14 @@ def load_object(name: str):
     return obj
 
 
-def resolve(name: str, modes: Collection[str] | None = None, dtypes: Collection[str] | None = None, *,
-            not_claimed: Collection[str] = (), time_limit: float | None = 60.0) -> Implementation:
+def resolve(
+    name: str,
+    modes: Collection[str] | None = None,
+    dtypes: Collection[str] | None = None,
+    *,
+    not_claimed: Collection[str] = (),
+    time_limit: float | None = 60.0,
+) -> Implementation:
     """``modes`` (from --rnn-kind) overrides what the implementation says it implements, ``dtypes``
     (from --rnn-dtypes) the dtypes it claims; ``not_claimed`` (--rnn-not-claimed) adds to what its
     adapter declares it lacks; ``time_limit`` (--rnn-timeout) bounds each call."""
@@ -258,10 +286,14 @@ def resolve(name: str, modes: Collection[str] | None = None, dtypes: Collection[
     if dtypes is not None:
         unknown = set(dtypes) - set(DTYPES + REDUCED_DTYPES)
         if unknown:
-            raise ResolveError(f"--rnn-dtypes: unknown dtype(s) {', '.join(sorted(unknown))} (known: {', '.join(DTYPES + REDUCED_DTYPES)})")
+            raise ResolveError(
+                f"--rnn-dtypes: unknown dtype(s) {', '.join(sorted(unknown))} (known: "
+                f"{', '.join(DTYPES + REDUCED_DTYPES)})"
+            )
     declared = check(getattr(adapter, "not_claimed", ()), where=f"{name}.not_claimed")  # CapabilityError
     return Implementation(
-        name, adapter,
+        name,
+        adapter,
         modes=frozenset(modes if modes is not None else getattr(adapter, "modes", ())),
         dtypes=frozenset(dtypes if dtypes is not None else getattr(adapter, "dtypes", DTYPES)),
         is_cell=getattr(adapter, "is_cell", False) is True,

@@ -123,8 +123,9 @@ def pack(x, lengths, config: Config, enforce_sorted: bool):
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence
 
-    return pack_padded_sequence(x, torch.as_tensor(lengths), batch_first=config.batch_first,
-                                enforce_sorted=enforce_sorted)
+    return pack_padded_sequence(
+        x, torch.as_tensor(lengths), batch_first=config.batch_first, enforce_sorted=enforce_sorted
+    )
 
 
 # --- values out -----------------------------------------------------------------------------------
@@ -149,7 +150,8 @@ def as_state(value, config: Config, what: str):
         return as_array(value, what)
     if not (isinstance(value, tuple) and len(value) == 2):
         raise ImplementationError(
-            f"{what} is a {type(value).__name__}, but should be the tuple (h_n, c_n) of an LSTM")
+            f"{what} is a {type(value).__name__}, but should be the tuple (h_n, c_n) of an LSTM"
+        )
     (h, h_dtype), (c, c_dtype) = as_array(value[0], what), as_array(value[1], c_name(what))
     return (h, c), (h_dtype, c_dtype)
 
@@ -171,7 +173,8 @@ def unpack(output, packed_input, total_length: int, config: Config):
 
     if not isinstance(output, PackedSequence):
         raise ImplementationError(
-            f"output is a {type(output).__name__}, but should be a PackedSequence (the input was packed)")
+            f"output is a {type(output).__name__}, but should be a PackedSequence (the input was packed)"
+        )
     packing = Packing(packing_of(output), packing_of(packed_input))
     if not torch.equal(output.batch_sizes.cpu(), packed_input.batch_sizes):
         return None, packing
@@ -187,7 +190,8 @@ def as_result(impl: Implementation, config: Config, returned, x, total_length: i
         return Result(parts(state)[0], state, parts(dtype)[0], dtype)
     if not (isinstance(returned, tuple) and len(returned) == 2):
         raise ImplementationError(
-            f"{impl.name} returned a {type(returned).__name__}, but should return a tuple (output, h_n)")
+            f"{impl.name} returned a {type(returned).__name__}, but should return a tuple (output, h_n)"
+        )
     output, packing = returned[0], None
     if total_length is not None:
         output, packing = unpack(output, x, total_length, config)
@@ -199,8 +203,9 @@ def as_result(impl: Implementation, config: Config, returned, x, total_length: i
 # --- forward ------------------------------------------------------------------------------------
 
 
-def call(impl: Implementation, config: Config, weights, x, h0=None, *,
-         total_length: int | None = None) -> Result:
+def call(
+    impl: Implementation, config: Config, weights, x, h0=None, *, total_length: int | None = None
+) -> Result:
     """Build ``impl`` with the weight tensors and call it on the tensors ``x`` (and ``h0``), as
     given. A packed ``x`` must give a packed output, padded back to ``total_length`` steps."""
     __tracebackhide__ = True
@@ -208,8 +213,17 @@ def call(impl: Implementation, config: Config, weights, x, h0=None, *,
     return as_result(impl, config, returned, x, total_length)
 
 
-def run(impl: Implementation, config: Config, weights, x, h0=None, lengths=None, enforce_sorted=False, *,
-        layout: str | None = None) -> Result:
+def run(
+    impl: Implementation,
+    config: Config,
+    weights,
+    x,
+    h0=None,
+    lengths=None,
+    enforce_sorted=False,
+    *,
+    layout: str | None = None,
+) -> Result:
     """Build ``impl`` for ``config`` with ``weights`` and call it on ``x`` (and ``h0``: an array, or
     (h_0, c_0) for LSTM). With ``lengths`` (one per row), ``x`` is packed first (rows sorted by
     decreasing length when ``enforce_sorted``) and the output must be a PackedSequence.
@@ -287,8 +301,10 @@ def differentiable_result(impl: Implementation, config: Config, result) -> list:
     tensors = [result[0], *parts(result[1])] if ok else []
     if not (tensors and all(isinstance(t, torch.Tensor) for t in tensors)):
         want = "(output, (h_n, c_n))" if config.mode == "LSTM" else "(output, h_n)"
-        raise ImplementationError(f"{impl.name} returned a {type(result).__name__}, "
-                                  f"but should return torch tensors {want} to be differentiated")
+        raise ImplementationError(
+            f"{impl.name} returned a {type(result).__name__}, "
+            f"but should return torch tensors {want} to be differentiated"
+        )
     return tensors
 
 
@@ -304,7 +320,8 @@ def backward(impl: Implementation, config: Config, weights, x, h0, grads) -> Cal
         if not pairs:
             raise ImplementationError(
                 f"{impl.name}: neither output nor h_n requires grad, so nothing can be backpropagated "
-                f"(a forward-only implementation declares not_claimed = {{'gradients'}})")
+                f"(a forward-only implementation declares not_claimed = {{'gradients'}})"
+            )
         torch.autograd.backward([r for r, _ in pairs], [to_tensor(g, config).to(r.device) for r, g in pairs])
     return built
 
@@ -322,8 +339,10 @@ def run_with_grad(impl: Implementation, config: Config, weights, x, h0, grad_out
     params = getattr(built, "parameters", leaves)
     unknown = sorted(set(weights) - set(params))
     if unknown:
-        raise ImplementationError(f"{impl.name}: the built callable's `parameters` lack "
-                                  f"{', '.join(unknown)}, so their gradients cannot be read")
+        raise ImplementationError(
+            f"{impl.name}: the built callable's `parameters` lack "
+            f"{', '.join(unknown)}, so their gradients cannot be read"
+        )
     missing = set()
     initial = {} if h0_t is None else dict(zip(INITIAL_NAMES, parts(h0_t)))
     return Gradients(

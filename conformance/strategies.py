@@ -46,16 +46,25 @@ def configs(draw, modes, dtypes=DTYPES, projection=None, **fixed) -> Config:
     )
     fields.update({name: as_strategy(v) for name, v in fixed.items()})
     values = {name: draw(s) for name, s in fields.items()}
-    if values["mode"] == "LSTM" and values["hidden_size"] > 1 and projection is not False and not values.get("cell"):
+    if (
+        values["mode"] == "LSTM"
+        and values["hidden_size"] > 1
+        and projection is not False
+        and not values.get("cell")
+    ):
         some = st.integers(1, values["hidden_size"] - 1)
-        values["proj_size"] = draw(some if projection else mostly(st.just(0), some, one_in=3), label="proj_size")
+        values["proj_size"] = draw(
+            some if projection else mostly(st.just(0), some, one_in=3), label="proj_size"
+        )
     return Config(**values)
 
 
 @st.composite
 def cell_configs(draw, modes, dtypes=DTYPES, **fixed) -> Config:
     """A cell configuration (torch.nn.RNNCell/GRUCell/LSTMCell): one layer, one direction."""
-    return draw(configs(modes, dtypes, num_layers=1, batch_first=False, bidirectional=False, cell=True, **fixed))
+    return draw(
+        configs(modes, dtypes, num_layers=1, batch_first=False, bidirectional=False, cell=True, **fixed)
+    )
 
 
 def weight_gains(mode: str, seq_len: int):
@@ -73,7 +82,9 @@ def weight_gains(mode: str, seq_len: int):
 
 
 @st.composite
-def cases(draw, config_strategy, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False) -> Case:
+def cases(
+    draw, config_strategy, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False
+) -> Case:
     """A case for a configuration drawn from ``config_strategy``."""
     config = draw(config_strategy)
     length = draw(as_strategy(seq_len))

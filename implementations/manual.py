@@ -159,7 +159,9 @@ class Manual:
         if x.shape[1 if config.batch_first and x.dim() == 3 else 0] == 0:
             raise RuntimeError("sequence length 0")
         if x.dtype != weights["weight_ih_l0"].dtype:
-            raise ValueError(f"input dtype {x.dtype} does not match weight dtype {weights['weight_ih_l0'].dtype}")
+            raise ValueError(
+                f"input dtype {x.dtype} does not match weight dtype {weights['weight_ih_l0'].dtype}"
+            )
 
     def check_h0(self, config, x, h0):
         if h0 is None:
@@ -179,7 +181,14 @@ class Manual:
             for direction in range(config.directions):
                 w = self.cell_weights(config, weights, layer, direction)
                 index = layer * config.directions + direction
-                out, h = self.run_direction(config.mode, layer_input, map_state(lambda s: s[index], h0), w, reverse=direction == 1, lengths=lengths)
+                out, h = self.run_direction(
+                    config.mode,
+                    layer_input,
+                    map_state(lambda s: s[index], h0),
+                    w,
+                    reverse=direction == 1,
+                    lengths=lengths,
+                )
                 halves.append(out)
                 h_n.append(h)
             layer_outputs.append(self.dropout(config, torch.cat(halves, dim=2), layer))

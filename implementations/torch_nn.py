@@ -8,7 +8,12 @@ from conformance.registry import Call, ConstructibleAdapter, ModuleAdapter
 from conformance.spec.config import DTYPES, REDUCED_DTYPES, Config
 
 CLASSES = {"RNN_TANH": torch.nn.RNN, "RNN_RELU": torch.nn.RNN, "GRU": torch.nn.GRU, "LSTM": torch.nn.LSTM}
-CELL_CLASSES = {"RNN_TANH": torch.nn.RNNCell, "RNN_RELU": torch.nn.RNNCell, "GRU": torch.nn.GRUCell, "LSTM": torch.nn.LSTMCell}
+CELL_CLASSES = {
+    "RNN_TANH": torch.nn.RNNCell,
+    "RNN_RELU": torch.nn.RNNCell,
+    "GRU": torch.nn.GRUCell,
+    "LSTM": torch.nn.LSTMCell,
+}
 
 
 class TorchCUDA(ModuleAdapter):
@@ -16,7 +21,9 @@ class TorchCUDA(ModuleAdapter):
 
     def __init__(self):
         super().__init__(CLASSES, device="cuda")
-        self.description += " (TF32 off: torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False)"
+        self.description += (
+            " (TF32 off: torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False)"
+        )
 
     def unavailable(self) -> str | None:
         if not torch.cuda.is_available():

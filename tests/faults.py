@@ -285,8 +285,12 @@ class GRUCellResetBeforeMatmul(torch.nn.GRUCell):
     def forward(self, input, hx=None):
         if hx is None:
             hx = input.new_zeros(input.shape[:-1] + (self.hidden_size,))
-        b_ih, b_hh = (b if b is not None else input.new_zeros(3 * self.hidden_size) for b in (self.bias_ih, self.bias_hh))
+        b_ih, b_hh = (
+            b if b is not None else input.new_zeros(3 * self.hidden_size)
+            for b in (self.bias_ih, self.bias_hh)
+        )
         return ResetBeforeMatmul().gru_cell(input, hx, self.weight_ih, self.weight_hh, b_ih, b_hh)
+
 
 # --- gradient-only faults: the forward is right, backpropagation is not --------------------------
 
@@ -627,7 +631,11 @@ class ZeroLengthReturnsH0(Manual):
     def forward(self, config, weights, x, h0):
         if x.dim() == 3 and x.shape[1 if config.batch_first else 0] == 0:
             N = x.shape[0 if config.batch_first else 1]
-            h0 = x.new_zeros(config.num_layers * config.directions, N, config.hidden_size) if h0 is None else h0
+            h0 = (
+                x.new_zeros(config.num_layers * config.directions, N, config.hidden_size)
+                if h0 is None
+                else h0
+            )
             return x.new_zeros(*x.shape[:2], config.directions * config.hidden_size), h0
         return super().forward(config, weights, x, h0)
 
@@ -663,10 +671,17 @@ class GRUAcceptsProjSize(torch.nn.GRU):
 
 
 class LSTMAnyProjSize(torch.nn.LSTM):
-    """A drop-in LSTM that takes a proj_size >= hidden_size (or < 0) to mean no projection instead of refusing it."""
+    """A drop-in LSTM that takes a proj_size >= hidden_size (or < 0) to mean no projection instead of
+    refusing it."""
 
     def __init__(self, input_size, hidden_size, *args, proj_size=0, **kwargs):
-        super().__init__(input_size, hidden_size, *args, proj_size=proj_size if 0 <= proj_size < hidden_size else 0, **kwargs)
+        super().__init__(
+            input_size,
+            hidden_size,
+            *args,
+            proj_size=proj_size if 0 <= proj_size < hidden_size else 0,
+            **kwargs,
+        )
 
 
 class RNNClampsSizes(torch.nn.RNN):
@@ -785,19 +800,51 @@ CATALOGUE = {
     "tests.faults:WrongLayerFed": {"stacking.chain"},
     "tests.faults:BidirectionalInterleaved": {"output.matches_oracle", "state.h_n_is_last_output"},
     "tests.faults:OutputNotBatchFirst": {"layout.batch_first"},
-    "tests.faults:NaiveTanh": {"cell.elman", "recurrence.carries_state", "output.matches_oracle", "state.h_n_matches_oracle", "state.h0_used"},
-    "tests.faults:BatchTileRemainder": {"output.matches_oracle", "state.h_n_matches_oracle", "recurrence.carries_state", "state.h0_used"},
-    "tests.faults:HiddenTileBias": {"output.matches_oracle", "state.h_n_matches_oracle", "recurrence.carries_state", "state.h0_used"},
-    "tests.faults:LongSequenceHalfState": {"recurrence.carries_state", "output.matches_oracle", "state.h_n_matches_oracle"},
+    "tests.faults:NaiveTanh": {
+        "cell.elman",
+        "recurrence.carries_state",
+        "output.matches_oracle",
+        "state.h_n_matches_oracle",
+        "state.h0_used",
+    },
+    "tests.faults:BatchTileRemainder": {
+        "output.matches_oracle",
+        "state.h_n_matches_oracle",
+        "recurrence.carries_state",
+        "state.h0_used",
+    },
+    "tests.faults:HiddenTileBias": {
+        "output.matches_oracle",
+        "state.h_n_matches_oracle",
+        "recurrence.carries_state",
+        "state.h0_used",
+    },
+    "tests.faults:LongSequenceHalfState": {
+        "recurrence.carries_state",
+        "output.matches_oracle",
+        "state.h_n_matches_oracle",
+    },
     "tests.faults:HnBatchFirstGRU": {"layout.batch_first", "shape.output"},
     "tests.faults:LstmGatesIFOG": {"lstm.cell"},
     "tests.faults:LstmGatesFIGO": {"lstm.cell"},
     "tests.faults:LstmForgetBiasDropped": {"lstm.cell"},
     "tests.faults:LstmProjectionBeforeTanh": {"lstm.projection"},
     "tests.faults:LstmCnProjected": {"lstm.projection", "state.c_n_matches_oracle"},
-    "tests.faults:PackedReverseFromPadding": {"packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored"},
-    "tests.faults:PackedHnAtPaddedEnd": {"packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored"},
-    "tests.faults:PackedLengthOffByOne": {"packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored"},
+    "tests.faults:PackedReverseFromPadding": {
+        "packed.matches_oracle",
+        "packed.each_row_alone",
+        "packed.padding_ignored",
+    },
+    "tests.faults:PackedHnAtPaddedEnd": {
+        "packed.matches_oracle",
+        "packed.each_row_alone",
+        "packed.padding_ignored",
+    },
+    "tests.faults:PackedLengthOffByOne": {
+        "packed.matches_oracle",
+        "packed.each_row_alone",
+        "packed.padding_ignored",
+    },
     "tests.faults:PackedHnSortedOrder": {"packed.matches_oracle"},
     "tests.faults:PackedOutputIndicesDropped": {"packed.matches_oracle"},
     "tests.faults:GRUCellResetBeforeMatmul": {"cell.matches_oracle"},
@@ -816,7 +863,12 @@ CATALOGUE = {
     "tests.faults:SequenceCentred": {"invariance.causal"},
     "tests.faults:StaleHn": {"invariance.streaming"},
     "tests.faults:UnbatchedKeepsBatchAxis": {"layout.unbatched"},
-    "tests.faults:stateful_default_state": {"state.default_h0_is_zeros", "output.matches_oracle", "state.h_n_matches_oracle", "recurrence.carries_state"},
+    "tests.faults:stateful_default_state": {
+        "state.default_h0_is_zeros",
+        "output.matches_oracle",
+        "state.h_n_matches_oracle",
+        "recurrence.carries_state",
+    },
     "tests.faults:RandomSummationOrder": {"invariance.deterministic"},
     "tests.faults:H0ModifiedInPlace": {"invariance.inputs_unmodified"},
     "tests.faults:AssumesContiguous": {"invariance.non_contiguous"},

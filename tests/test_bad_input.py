@@ -5,7 +5,7 @@ import pytest
 
 from .helpers import failed, run_suite
 
-ADAPTERS = '''
+ADAPTERS = """
 import numpy as np
 import torch
 
@@ -39,15 +39,17 @@ class NoMode(torch.nn.Module):
         super().__init__()
 
 not_an_rnn = 42
-'''
+"""
 
 USAGE_ERRORS = {
     "no_such_name": "unknown implementation 'no_such_name': not a registered name",
-    "no_such_module:GRU": "cannot import module 'no_such_module' for 'no_such_module:GRU': ModuleNotFoundError",
+    "no_such_module:GRU": "cannot import module 'no_such_module' for 'no_such_module:GRU': "
+    "ModuleNotFoundError",
     "broken:GRU": "cannot import module 'broken' for 'broken:GRU': ZeroDivisionError: division by zero",
     "adapters:missing": "module 'adapters' has no attribute 'missing'",
     "adapters:not_an_rnn": "'adapters:not_an_rnn' is a int, neither a torch.nn.Module class",
-    "adapters:NoMode": "cannot tell the cell kind of NoMode: its instances have no `mode` attribute; pass --rnn-kind",
+    "adapters:NoMode": "cannot tell the cell kind of NoMode: its instances have no `mode` attribute; "
+    "pass --rnn-kind",
 }
 
 
@@ -68,19 +70,26 @@ def test_bad_name_is_a_one_line_usage_error(pytester, adapters, name):
 def test_missing_rnn_impl_is_a_usage_error(pytester):
     result = pytester.runpytest_inprocess("--pyargs", "conformance")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: the RNN conformance clauses need an implementation: pass --rnn-impl=NAME*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: the RNN conformance clauses need an implementation: pass --rnn-impl=NAME*"]
+    )
 
 
 @pytest.mark.parametrize(
     "name, says",
     [
         ("adapters:Raises", "*adapters:Raises raised RuntimeError: kernel launch failed*"),
-        ("adapters:WrongType", "*adapters:WrongType returned a str, but should return a tuple (output, h_n)*"),
+        (
+            "adapters:WrongType",
+            "*adapters:WrongType returned a str, but should return a tuple (output, h_n)*",
+        ),
         ("adapters:NaNs", "*non-finite values; first NaN at step 0, row 0, * where the oracle is finite*"),
     ],
 )
 def test_misbehaving_implementation_fails_its_clauses_and_the_run_goes_on(pytester, adapters, name, says):
-    result, verdicts = run_suite(pytester, name, "-x", "-k", "test_output_matches_oracle or test_shape_output")
+    result, verdicts = run_suite(
+        pytester, name, "-x", "-k", "test_output_matches_oracle or test_shape_output"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "output.matches_oracle" in failed(verdicts) or "shape.output" in failed(verdicts)
     result.stdout.fnmatch_lines([says])

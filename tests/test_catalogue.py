@@ -6,7 +6,16 @@ import pytest
 from .faults import CATALOGUE
 from .helpers import failed, run_suite
 
-REFERENCES = ["manual", "torch", "torch.nn:GRU", "torch.nn:RNN", "torch.nn:LSTM", "torch.nn:RNNCell", "torch.nn:GRUCell", "torch.nn:LSTMCell"]
+REFERENCES = [
+    "manual",
+    "torch",
+    "torch.nn:GRU",
+    "torch.nn:RNN",
+    "torch.nn:LSTM",
+    "torch.nn:RNNCell",
+    "torch.nn:GRUCell",
+    "torch.nn:LSTMCell",
+]
 
 
 @pytest.mark.parametrize("fault", sorted(CATALOGUE))
@@ -14,7 +23,9 @@ def test_fault_is_caught(pytester, fault):
     result, verdicts = run_suite(pytester, fault, "--hypothesis-profile=catalogue")
     caught_by = failed(verdicts)
     assert result.ret != 0, f"{fault} passed the whole suite"
-    assert caught_by & CATALOGUE[fault], f"{fault} was caught by {sorted(caught_by)}, but not by any of {sorted(CATALOGUE[fault])}"
+    assert caught_by & CATALOGUE[fault], (
+        f"{fault} was caught by {sorted(caught_by)}, but not by any of {sorted(CATALOGUE[fault])}"
+    )
 
 
 @pytest.mark.parametrize("impl", REFERENCES)

@@ -47,7 +47,10 @@ def test_state_mismatch_names_layer_and_direction():
     got = want.copy()
     got[3, 0, 2] = -1.0  # layer 1, reverse
     text = message(assert_state_close, BIDIR, got, want, 1e-6)
-    assert "h_n differs from the oracle" in text and "layer 1, reverse direction, row 0, unit 2: got -1, but should be 0" in text
+    assert (
+        "h_n differs from the oracle" in text
+        and "layer 1, reverse direction, row 0, unit 2: got -1, but should be 0" in text
+    )
 
 
 def test_nan_is_reported_as_such():
@@ -56,7 +59,10 @@ def test_nan_is_reported_as_such():
     got[2, 0, 1] = np.nan
     text = message(assert_output_close, BIDIR, got, want, 1e-6)
     assert "got NaN, but should be 0" in text
-    assert "1 non-finite values; first NaN at step 2, row 0, forward direction, unit 1 where the oracle is finite (0)" in text
+    assert (
+        "1 non-finite values; first NaN at step 2, row 0, forward direction, unit 1 where the oracle is "
+        "finite (0)" in text
+    )
 
 
 def test_wrong_shape_is_reported_before_values():

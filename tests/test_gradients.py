@@ -5,14 +5,13 @@ from contextlib import contextmanager
 from unittest import mock
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conformance.case import Case
 from conformance.gradients import Probe
 from conformance.spec import complex_step, oracle
-from conformance.case import Case
 from conformance.spec.config import MODES, Config
 from conformance.strategies import cases, configs
 from implementations.manual import Manual
@@ -52,7 +51,14 @@ def derivative_and_kink(probe, name: str, V, step: float) -> tuple[float, bool]:
 
 
 @settings(max_examples=60, deadline=None, database=None)
-@given(case=cases(configs(MODES, ("float64",)), seq_len=st.integers(1, 6), batch=st.integers(1, 3), with_h0=st.just(True)))
+@given(
+    case=cases(
+        configs(MODES, ("float64",)),
+        seq_len=st.integers(1, 6),
+        batch=st.integers(1, 3),
+        with_h0=st.just(True),
+    )
+)
 def test_complex_step_agrees_with_finite_differences(case):
     """Independent check of the complex-step machinery, every mode and tensor (LSTM's c_0 and
     W_hr included): a central difference of the real oracle, whose error (~1e-9 here) is far
@@ -63,7 +69,7 @@ def test_complex_step_agrees_with_finite_differences(case):
     probe = Probe(case.replace(input_scale=1.0, weight_gain=1.0))
     step = 1e-5
     for name in probe.probed:
-        (_, V), = probe.directions(name, 1)
+        ((_, V),) = probe.directions(name, 1)
         exact, kink = derivative_and_kink(probe, name, V, step)
         if kink:
             continue
@@ -73,15 +79,19 @@ def test_complex_step_agrees_with_finite_differences(case):
             return complex_step.loss(probe.config, arrays, probe.R, probe.S).real
 
         central = (loss(step) - loss(-step)) / (2 * step)
-        assert abs(exact - central) <= 1e-6 * max(1.0, abs(central)), f"{name}: complex step {exact!r}, central difference {central!r}"
+        assert abs(exact - central) <= 1e-6 * max(1.0, abs(central)), (
+            f"{name}: complex step {exact!r}, central difference {central!r}"
+        )
 
 
 def test_the_kink_check_finds_the_kink_that_broke_the_central_difference():
     """The example that made the central difference disagree (CI, seed 1502): a ReLU input of
     layer 0 crosses zero within 1e-5 along the drawn direction of weight_hh_l0."""
     config = Config(mode="RNN_RELU", input_size=1, hidden_size=5, num_layers=3)
-    probe = Probe(Case(config=config, seq_len=4, batch=3, seed=1502, weight_gain=1.0, input_scale=1.0, with_h0=True))
-    (_, V), = probe.directions("weight_hh_l0", 1)
+    probe = Probe(
+        Case(config=config, seq_len=4, batch=3, seed=1502, weight_gain=1.0, input_scale=1.0, with_h0=True)
+    )
+    ((_, V),) = probe.directions("weight_hh_l0", 1)
     assert derivative_and_kink(probe, "weight_hh_l0", V, 1e-5)[1]
     assert not derivative_and_kink(probe, "weight_hh_l0", V, 1e-9)[1]
 
@@ -114,12 +124,21 @@ def test_not_claimed_gradients_are_skipped_with_the_reason(pytester):
 
 
 def test_undeclared_forward_only_fails_saying_how_to_declare_it(pytester):
-    result, verdicts = run_suite(pytester, "tests.test_gradients:forward_only", "-k", "grad_input", "--hypothesis-profile=catalogue")
+    result, verdicts = run_suite(
+        pytester, "tests.test_gradients:forward_only", "-k", "grad_input", "--hypothesis-profile=catalogue"
+    )
     assert failed(verdicts) == {"grad.input"}
     result.stdout.fnmatch_lines(["*neither output nor h_n requires grad*not_claimed*"])
 
 
 def test_failure_names_the_tensor_and_the_missing_gradient(pytester):
-    result, verdicts = run_suite(pytester, "tests.faults:H0Detached", "-k", "grad_h0", "--hypothesis-profile=catalogue")
+    result, verdicts = run_suite(
+        pytester, "tests.faults:H0Detached", "-k", "grad_h0", "--hypothesis-profile=catalogue"
+    )
     assert failed(verdicts) == {"grad.h0"}
-    result.stdout.fnmatch_lines(["*gradient of h_0: the directional derivative along * got 0, but should be *.grad was None after backward*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*gradient of h_0: the directional derivative along * got 0, but should be *.grad was None after "
+            "backward*"
+        ]
+    )

@@ -13,11 +13,15 @@ from conformance.state import map_state, parts
 from conformance.strategies import cases, cell_configs, configs
 from implementations.torch_nn import CELL_CLASSES, CLASSES
 
-ORACLE_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+ORACLE_SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 def torch_module(case):
-    module = (CELL_CLASSES if case.config.cell else CLASSES)[case.config.mode](**case.config.module_kwargs()).double()
+    module = (CELL_CLASSES if case.config.cell else CLASSES)[case.config.mode](
+        **case.config.module_kwargs()
+    ).double()
     module.load_state_dict({k: torch.from_numpy(v) for k, v in case.weights.items()})
     return module
 
@@ -50,7 +54,11 @@ def test_oracle_equals_torch(case):
 def test_oracle_unbatched_equals_torch(case, data):
     module = torch_module(case)
     with torch.no_grad():
-        output, h_n = module(torch.from_numpy(case.x)) if case.h0 is None else module(torch.from_numpy(case.x), torch_h0(case))
+        output, h_n = (
+            module(torch.from_numpy(case.x))
+            if case.h0 is None
+            else module(torch.from_numpy(case.x), torch_h0(case))
+        )
     want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
     assert_equal_f64(output, want_output)
     assert_equal_f64(h_n, want_h_n)
@@ -60,9 +68,15 @@ def test_oracle_unbatched_equals_torch(case, data):
 @given(case=cases(configs(MODES, ("float64",), batch_first=False), with_h0=True), data=st.data())
 def test_oracle_variable_lengths_equal_packed_torch(case, data):
     """Variable lengths: torch's PackedSequence (unsorted) vs the oracle's per-row lengths."""
-    lengths = np.array(data.draw(st.lists(st.integers(1, case.seq_len), min_size=case.batch, max_size=case.batch), label="lengths"))
+    lengths = np.array(
+        data.draw(
+            st.lists(st.integers(1, case.seq_len), min_size=case.batch, max_size=case.batch), label="lengths"
+        )
+    )
     module = torch_module(case)
-    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(case.x), torch.from_numpy(lengths), enforce_sorted=False)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.from_numpy(case.x), torch.from_numpy(lengths), enforce_sorted=False
+    )
     with torch.no_grad():
         packed_out, h_n = module(packed, torch_h0(case))
     output, _ = torch.nn.utils.rnn.pad_packed_sequence(packed_out, total_length=case.seq_len)
@@ -95,7 +109,12 @@ def test_oracle_reads_like_the_equations_on_a_hand_example():
     from conformance.spec.config import Config
 
     config = Config("GRU", input_size=1, hidden_size=1)
-    weights = {"weight_ih_l0": np.zeros((3, 1)), "weight_hh_l0": np.zeros((3, 1)), "bias_ih_l0": np.array([0.0, 0.0, 0.5]), "bias_hh_l0": np.array([0.0, 0.0, 1.0])}
+    weights = {
+        "weight_ih_l0": np.zeros((3, 1)),
+        "weight_hh_l0": np.zeros((3, 1)),
+        "bias_ih_l0": np.array([0.0, 0.0, 0.5]),
+        "bias_hh_l0": np.array([0.0, 0.0, 1.0]),
+    }
     output, h_n = oracle.forward(config, weights, np.zeros((1, 1, 1)), np.full((1, 1, 1), 0.25))
     n = np.tanh(0.5 + 0.5 * 1.0)
     assert np.isclose(output[0, 0, 0], 0.5 * n + 0.5 * 0.25)
@@ -107,20 +126,33 @@ def test_lstm_oracle_on_a_hand_example():
     from conformance.spec.config import Config
 
     config = Config("LSTM", input_size=1, hidden_size=1)
-    weights = {"weight_ih_l0": np.zeros((4, 1)), "weight_hh_l0": np.zeros((4, 1)), "bias_ih_l0": np.array([0.0, 0.0, 0.5, 0.0]), "bias_hh_l0": np.zeros(4)}
-    output, (h_n, c_n) = oracle.forward(config, weights, np.zeros((1, 1, 1)), (np.zeros((1, 1, 1)), np.full((1, 1, 1), 0.25)))
+    weights = {
+        "weight_ih_l0": np.zeros((4, 1)),
+        "weight_hh_l0": np.zeros((4, 1)),
+        "bias_ih_l0": np.array([0.0, 0.0, 0.5, 0.0]),
+        "bias_hh_l0": np.zeros(4),
+    }
+    output, (h_n, c_n) = oracle.forward(
+        config, weights, np.zeros((1, 1, 1)), (np.zeros((1, 1, 1)), np.full((1, 1, 1), 0.25))
+    )
     c = 0.5 * 0.25 + 0.5 * np.tanh(0.5)
     assert np.isclose(c_n[0, 0, 0], c)
     assert np.isclose(h_n[0, 0, 0], 0.5 * np.tanh(c)) and np.isclose(output[0, 0, 0], h_n[0, 0, 0])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(case=cases(configs(MODES, ("float64",), num_layers=st.integers(2, 3), dropout=1.0, training=True)))
 def test_oracle_models_training_dropout_of_one_as_torch_does(case):
     """dropout = 1 in training mode: every layer above the first reads zeros (torch's mask is all zeros)."""
     module = torch_module(case).train()
     with torch.no_grad():
-        output, h_n = module(torch.from_numpy(case.x)) if case.h0 is None else module(torch.from_numpy(case.x), torch_h0(case))
+        output, h_n = (
+            module(torch.from_numpy(case.x))
+            if case.h0 is None
+            else module(torch.from_numpy(case.x), torch_h0(case))
+        )
     want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
     assert_equal_f64(output, want_output)
     assert_equal_f64(h_n, want_h_n)

@@ -15,28 +15,49 @@ def test_options_are_in_help(pytester):
 
 def test_header_names_implementation_versions_and_settings(pytester):
     result, _ = run_suite(pytester, "torch.nn:GRU", "--collect-only")
-    result.stdout.fnmatch_lines([
-        "rnn-conformance: torch *, hypothesis *, numpy *",
-        "  implementation torch.nn:GRU: torch.nn.modules.rnn.GRU on cpu; modes GRU; dtypes float32, float64",
-        "  hypothesis profile *: max_examples=*, derandomize=*, deadline=*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "rnn-conformance: torch *, hypothesis *, numpy *",
+            "  implementation torch.nn:GRU: torch.nn.modules.rnn.GRU on cpu; modes GRU; dtypes float32, "
+            "float64",
+            "  hypothesis profile *: max_examples=*, derandomize=*, deadline=*",
+        ]
+    )
 
 
 def test_lstm_and_cells_are_detected_as_drop_ins(pytester):
-    result, _ = run_suite(pytester, "torch.nn:LSTM", "--rnn-impl=torch.nn:GRUCell", "--rnn-impl=torch.nn:RNNCell", "--collect-only")
-    result.stdout.fnmatch_lines([
-        "  implementation torch.nn:LSTM: torch.nn.modules.rnn.LSTM on cpu; modes LSTM; *",
-        "  implementation torch.nn:GRUCell: torch.nn.modules.rnn.GRUCell on cpu; cell modes GRU; *",
-        "  implementation torch.nn:RNNCell: torch.nn.modules.rnn.RNNCell on cpu; cell modes RNN_RELU, RNN_TANH; *",
-    ])
+    result, _ = run_suite(
+        pytester,
+        "torch.nn:LSTM",
+        "--rnn-impl=torch.nn:GRUCell",
+        "--rnn-impl=torch.nn:RNNCell",
+        "--collect-only",
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "  implementation torch.nn:LSTM: torch.nn.modules.rnn.LSTM on cpu; modes LSTM; *",
+            "  implementation torch.nn:GRUCell: torch.nn.modules.rnn.GRUCell on cpu; cell modes GRU; *",
+            "  implementation torch.nn:RNNCell: torch.nn.modules.rnn.RNNCell on cpu; cell modes RNN_RELU, "
+            "RNN_TANH; *",
+        ]
+    )
 
 
 def test_cell_and_sequence_clauses_do_not_apply_to_each_other(pytester):
-    result, verdicts = run_suite(pytester, "torch.nn:GRUCell", "--rnn-impl=torch.nn:GRU", "-k", "test_cell_matches_oracle or test_gru_update", "-rs")
+    result, verdicts = run_suite(
+        pytester,
+        "torch.nn:GRUCell",
+        "--rnn-impl=torch.nn:GRU",
+        "-k",
+        "test_cell_matches_oracle or test_gru_update",
+        "-rs",
+    )
     assert verdicts["cell.matches_oracle"] == {"passed", "skipped"}
     assert verdicts["gru.update"] == {"passed", "skipped"}
-    for line in ("*not applicable: torch.nn:GRUCell is a cell (one step); gru.update checks sequence modules*",
-                 "*not applicable: torch.nn:GRU is a sequence module; cell.matches_oracle checks cells*"):
+    for line in (
+        "*not applicable: torch.nn:GRUCell is a cell (one step); gru.update checks sequence modules*",
+        "*not applicable: torch.nn:GRU is a sequence module; cell.matches_oracle checks cells*",
+    ):
         result.stdout.fnmatch_lines([line])
 
 
@@ -44,12 +65,16 @@ def test_rnn_kind_narrows_what_is_claimed(pytester):
     result, verdicts = run_suite(pytester, "torch", "--rnn-kind=GRU", "-k", "elman or candidate", "-rs")
     assert verdicts["cell.elman"] == {"skipped"}
     assert verdicts["gru.candidate"] == {"passed"}
-    result.stdout.fnmatch_lines(["*not applicable: torch implements GRU; cell.elman covers RNN_RELU, RNN_TANH*"])
+    result.stdout.fnmatch_lines(
+        ["*not applicable: torch implements GRU; cell.elman covers RNN_RELU, RNN_TANH*"]
+    )
 
 
 def test_every_clause_has_a_test_and_a_readme_row():
     clause_dir = Path(__file__).parent.parent / "conformance" / "clauses"
-    tested = set(re.findall(r'@clause\("([^"]+)"\)', "".join(p.read_text() for p in clause_dir.glob("test_*.py"))))
+    tested = set(
+        re.findall(r'@clause\("([^"]+)"\)', "".join(p.read_text() for p in clause_dir.glob("test_*.py")))
+    )
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert tested == set(CLAUSES)
     assert [c for c in CLAUSES if f"| `{c}` |" not in readme] == []

@@ -11,12 +11,21 @@ from .helpers import run_suite
 
 
 def test_fast_profile_runs_25_examples_per_clause(pytester):
-    result, verdicts = run_suite(pytester, "torch.nn:GRU", "--hypothesis-profile=rnn-fast", "--hypothesis-show-statistics", "-k", "candidate or chain")
+    result, verdicts = run_suite(
+        pytester,
+        "torch.nn:GRU",
+        "--hypothesis-profile=rnn-fast",
+        "--hypothesis-show-statistics",
+        "-k",
+        "candidate or chain",
+    )
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*hypothesis profile 'rnn-fast': max_examples=25*"])
     # "- 25 passing examples, ..." one line further down (older Hypothesis) or at once
     # ("- 25 passing, 0 failing, and 2 invalid test cases", newer)
-    generated = re.findall(r"during generate phase[^\n]*\n(?:[^\n]*\n)??\s*- (\d+) passing", result.stdout.str())
+    generated = re.findall(
+        r"during generate phase[^\n]*\n(?:[^\n]*\n)??\s*- (\d+) passing", result.stdout.str()
+    )
     # 25 at most (the default profile would run 100); an example replayed from the database or
     # rejected by assume() can take the place of a generated one.
     assert len(generated) == 2 and all(20 <= int(n) <= 25 for n in generated), generated
@@ -42,7 +51,8 @@ import os, pathlib, torch
 
 def test_threads():
     # the environment the worker started with (Linux): set before NumPy's OpenBLAS loaded
-    started_with = dict(v.split("=", 1) for v in pathlib.Path("/proc/self/environ").read_text().split("\\0") if "=" in v)
+    environ = pathlib.Path("/proc/self/environ").read_text().split("\\0")
+    started_with = dict(v.split("=", 1) for v in environ if "=" in v)
     assert started_with.get("OMP_NUM_THREADS") == "{want}"
     assert torch.get_num_threads() == {want}
 """

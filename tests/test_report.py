@@ -17,15 +17,24 @@ def report(path):
 
 def test_conformant_implementation_table_and_json(pytester, tmp_path):
     path = tmp_path / "verdicts.json"
-    result, _ = run_suite(pytester, "torch.nn:GRU", "-k", "test_gru_update or h_n_is_last", f"--rnn-report={path}", "--hypothesis-seed=3")
+    result, _ = run_suite(
+        pytester,
+        "torch.nn:GRU",
+        "-k",
+        "test_gru_update or h_n_is_last",
+        f"--rnn-report={path}",
+        "--hypothesis-seed=3",
+    )
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines([
-        "*RNN conformance verdicts: torch.nn:GRU*",
-        "clause * verdict * examples * statement",
-        "gru.update * conforms * One GRU step: gates r | z | n*",
-        "state.h_n_is_last_output * conforms * The top layer's h_n*",
-        "torch.nn:GRU: 2 conforms",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*RNN conformance verdicts: torch.nn:GRU*",
+            "clause * verdict * examples * statement",
+            "gru.update * conforms * One GRU step: gates r | z | n*",
+            "state.h_n_is_last_output * conforms * The top layer's h_n*",
+            "torch.nn:GRU: 2 conforms",
+        ]
+    )
     data = report(path)
     assert data["tool"] == "rnn-conformance"
     assert set(data["versions"]) >= {"rnn-conformance", "torch", "hypothesis", "numpy"}
@@ -49,28 +58,41 @@ def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, fault):
     name, path = f"tests.faults:{fault}", tmp_path / "verdicts.json"
     result, _ = run_suite(pytester, name, "-k", test, f"--rnn-report={path}")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        f"{name} fails clause {clause_id}: *",
-        "*differs from the oracle: * values * are off by more than the allowed *",
-        "  largest error * at step 0, row *, unit *: got *, but should be *",
-        "GRU gates: * units differ after one step; the first, row *, unit *, is computed from rows * (r), * (z) and * (n) of weight_ih_l0 / weight_hh_l0*",
-        f"  the result equals, within the allowed error, a GRU step with *{variant}",
-        f"Fa*: {test}(*",  # Hypothesis's "Falsifying example:" ("Failing test case:" from 6.16x on)
-        "Reproduce it (the shrunk case, run against the oracle):",
-        f"    impl = resolve('{name}')",
-        "    case = Case(config=Config(mode='GRU', *",
-        f"*RNN conformance verdicts: {name}*",
-        f"{clause_id} * fails * *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"{name} fails clause {clause_id}: *",
+            "*differs from the oracle: * values * are off by more than the allowed *",
+            "  largest error * at step 0, row *, unit *: got *, but should be *",
+            "GRU gates: * units differ after one step; the first, row *, unit *, is computed from rows * "
+            "(r), * (z) and * (n) of weight_ih_l0 / weight_hh_l0*",
+            f"  the result equals, within the allowed error, a GRU step with *{variant}",
+            f"Fa*: {test}(*",  # Hypothesis's "Falsifying example:" ("Failing test case:" from 6.16x on)
+            "Reproduce it (the shrunk case, run against the oracle):",
+            f"    impl = resolve('{name}')",
+            "    case = Case(config=Config(mode='GRU', *",
+            f"*RNN conformance verdicts: {name}*",
+            f"{clause_id} * fails * *",
+        ]
+    )
     assert "runner.py" not in result.stdout.str()  # no harness traceback
     failure = report(path)["implementations"][name]["clauses"][clause_id]["failure"]
     assert failure["kind"] == "fails" and failure["case"].startswith("Case(config=Config(mode='GRU'")
     assert failure["max_error"] > failure["tolerance"] > 0
     assert "but should be" in failure["message"]
-    assert 1 <= failure["first_failing_example"] <= report(path)["implementations"][name]["clauses"][clause_id]["examples"]
+    assert (
+        1
+        <= failure["first_failing_example"]
+        <= report(path)["implementations"][name]["clauses"][clause_id]["examples"]
+    )
     capsys.readouterr()
-    exec(failure["reproduction"], {})  # the snippet runs on its own and shows an error (gru.candidate's own weights differ)
-    shown = [float(line.rpartition(" ")[2]) for line in capsys.readouterr().out.splitlines() if "max abs error" in line]
+    exec(
+        failure["reproduction"], {}
+    )  # the snippet runs on its own and shows an error (gru.candidate's own weights differ)
+    shown = [
+        float(line.rpartition(" ")[2])
+        for line in capsys.readouterr().out.splitlines()
+        if "max abs error" in line
+    ]
     assert max(shown) > failure["tolerance"]
     if clause_id == "gru.update":
         assert failure["max_error"] in shown
@@ -78,8 +100,22 @@ def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, fault):
 
 def test_two_implementations_one_report(pytester, tmp_path):
     path = tmp_path / "verdicts.json"
-    result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-impl=tests.faults:BiasHhDropped", "-k", "test_gru_update", f"--rnn-report={path}")
-    result.stdout.fnmatch_lines(["*verdicts: torch.nn:GRU*", "gru.update * conforms *", "*verdicts: tests.faults:BiasHhDropped*", "gru.update * fails *"])
+    result, _ = run_suite(
+        pytester,
+        "torch.nn:GRU",
+        "--rnn-impl=tests.faults:BiasHhDropped",
+        "-k",
+        "test_gru_update",
+        f"--rnn-report={path}",
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*verdicts: torch.nn:GRU*",
+            "gru.update * conforms *",
+            "*verdicts: tests.faults:BiasHhDropped*",
+            "gru.update * fails *",
+        ]
+    )
     impls = report(path)["implementations"]
     assert impls["torch.nn:GRU"]["clauses"]["gru.update"]["verdict"] == "conforms"
     assert impls["tests.faults:BiasHhDropped"]["clauses"]["gru.update"]["verdict"] == "fails"
@@ -121,22 +157,51 @@ def adapters(pytester):
 
 
 def test_not_claimed_features_are_not_drawn_and_their_clauses_not_claimed(pytester, adapters):
-    result, verdicts = run_suite(pytester, "adapters:NoStacks", "-k", "chain or output_matches_oracle or unbatched",
-                                 "--rnn-not-claimed=unbatched", "-rs")
+    result, verdicts = run_suite(
+        pytester,
+        "adapters:NoStacks",
+        "-k",
+        "chain or output_matches_oracle or unbatched",
+        "--rnn-not-claimed=unbatched",
+        "-rs",
+    )
     assert result.ret == pytest.ExitCode.OK
-    assert verdicts == {"stacking.chain": {"skipped"}, "layout.unbatched": {"skipped"}, "output.matches_oracle": {"passed"}}
-    result.stdout.fnmatch_lines([
-        "SKIPPED * not claimed: adapters:NoStacks does not claim unbatched, which layout.unbatched is about",
-        "SKIPPED * not claimed: adapters:NoStacks does not claim multi_layer, which stacking.chain is about",
-    ])
-    result.stdout.fnmatch_lines(["*does not claim: bidirectional, multi_layer, unbatched*", "output.matches_oracle * conforms *",
-                                 "stacking.chain * not claimed * 0 *", "layout.unbatched * not claimed * 0 *"])
+    assert verdicts == {
+        "stacking.chain": {"skipped"},
+        "layout.unbatched": {"skipped"},
+        "output.matches_oracle": {"passed"},
+    }
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED * not claimed: adapters:NoStacks does not claim unbatched, which layout.unbatched is "
+            "about",
+            "SKIPPED * not claimed: adapters:NoStacks does not claim multi_layer, which stacking.chain is "
+            "about",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*does not claim: bidirectional, multi_layer, unbatched*",
+            "output.matches_oracle * conforms *",
+            "stacking.chain * not claimed * 0 *",
+            "layout.unbatched * not claimed * 0 *",
+        ]
+    )
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--rnn-impl=adapters:Unknown"], "adapters:Unknown.not_claimed: unknown capability teleportation (known: *"),
-    (["--rnn-impl=torch.nn:GRU", "--rnn-not-claimed=bidirectional,sparse"], "--rnn-not-claimed: unknown capability sparse (known: *"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (
+            ["--rnn-impl=adapters:Unknown"],
+            "adapters:Unknown.not_claimed: unknown capability teleportation (known: *",
+        ),
+        (
+            ["--rnn-impl=torch.nn:GRU", "--rnn-not-claimed=bidirectional,sparse"],
+            "--rnn-not-claimed: unknown capability sparse (known: *",
+        ),
+    ],
+)
 def test_unknown_capability_is_a_usage_error(pytester, adapters, args, says):
     result = pytester.runpytest_inprocess("--pyargs", "conformance", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -146,20 +211,40 @@ def test_unknown_capability_is_a_usage_error(pytester, adapters, args, says):
 def test_skips_file_partial_ids_and_unknown_lines(pytester, tmp_path):
     skips = tmp_path / "skips.txt"
     skips.write_text("# known gaps\nlayout.unb   # clause id prefix\ntest_state_h0_used[\n\nno.such_clause\n")
-    result, verdicts = run_suite(pytester, "torch.nn:GRU", "-k", "unbatched or h0_used or test_shape", f"--rnn-skips={skips}", "-rs")
+    result, verdicts = run_suite(
+        pytester, "torch.nn:GRU", "-k", "unbatched or h0_used or test_shape", f"--rnn-skips={skips}", "-rs"
+    )
     assert result.ret == pytest.ExitCode.OK
-    assert verdicts == {"layout.unbatched": {"skipped"}, "state.h0_used": {"skipped"}, "shape.output": {"passed"}}
-    result.stdout.fnmatch_lines([
-        "*PytestWarning: --rnn-skips *, line 5: 'no.such_clause' matches no test id nor clause id*",
-        "layout.unbatched * not claimed *",
-        f"*not claimed: listed in {skips} (line 2: layout.unb)*",
-    ])
+    assert verdicts == {
+        "layout.unbatched": {"skipped"},
+        "state.h0_used": {"skipped"},
+        "shape.output": {"passed"},
+    }
+    result.stdout.fnmatch_lines(
+        [
+            "*PytestWarning: --rnn-skips *, line 5: 'no.such_clause' matches no test id nor clause id*",
+            "layout.unbatched * not claimed *",
+            f"*not claimed: listed in {skips} (line 2: layout.unb)*",
+        ]
+    )
 
 
 def test_a_hanging_implementation_fails_and_the_run_goes_on(pytester, adapters):
-    result, verdicts = run_suite(pytester, "adapters:Sleeps", "-k", "test_output_matches_oracle or test_shape_output", "--rnn-timeout=0.2")
+    result, verdicts = run_suite(
+        pytester,
+        "adapters:Sleeps",
+        "-k",
+        "test_output_matches_oracle or test_shape_output",
+        "--rnn-timeout=0.2",
+    )
     assert verdicts == {"output.matches_oracle": {"failed"}, "shape.output": {"failed"}}
-    result.stdout.fnmatch_lines(["*adapters:Sleeps took longer than 0.2 s*", "output.matches_oracle * fails *", "shape.output * fails *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*adapters:Sleeps took longer than 0.2 s*",
+            "output.matches_oracle * fails *",
+            "shape.output * fails *",
+        ]
+    )
     assert result.duration < 30
 
 
@@ -171,18 +256,35 @@ def subprocess_env(monkeypatch):
 
 def test_under_xdist_the_table_and_json_are_merged(pytester, subprocess_env, tmp_path):
     path = tmp_path / "verdicts.json"
-    result = pytester.runpytest_subprocess("--pyargs", "conformance", "--rnn-impl=tests.faults:GatesSwapped", "-k", "test_gru_update or h_n_is_last",
-                                           f"--rnn-report={path}", "-n", "2", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--pyargs",
+        "conformance",
+        "--rnn-impl=tests.faults:GatesSwapped",
+        "-k",
+        "test_gru_update or h_n_is_last",
+        f"--rnn-report={path}",
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*verdicts: tests.faults:GatesSwapped*",
-        "gru.update * fails *",
-        "state.h_n_is_last_output * conforms *",
-        "tests.faults:GatesSwapped: 1 conforms, 1 fails",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*verdicts: tests.faults:GatesSwapped*",
+            "gru.update * fails *",
+            "state.h_n_is_last_output * conforms *",
+            "tests.faults:GatesSwapped: 1 conforms, 1 fails",
+        ]
+    )
     clauses = report(path)["implementations"]["tests.faults:GatesSwapped"]["clauses"]
-    assert clauses["gru.update"]["failure"]["case"].startswith("Case(") and clauses["gru.update"]["examples"] > 0
-    assert clauses["state.h_n_is_last_output"]["verdict"] == "conforms" and clauses["state.h_n_is_last_output"]["examples"] > 0
+    assert (
+        clauses["gru.update"]["failure"]["case"].startswith("Case(") and clauses["gru.update"]["examples"] > 0
+    )
+    assert (
+        clauses["state.h_n_is_last_output"]["verdict"] == "conforms"
+        and clauses["state.h_n_is_last_output"]["examples"] > 0
+    )
 
 
 def test_console_entry_point(pytester, subprocess_env):
@@ -197,38 +299,67 @@ def test_console_entry_point(pytester, subprocess_env):
 
 
 def test_packed_and_dropout_can_be_not_claimed(pytester):
-    result, verdicts = run_suite(pytester, "torch.nn:GRU", "--rnn-not-claimed=packed,dropout", "-k", "packed or dropout", "-rs")
+    result, verdicts = run_suite(
+        pytester, "torch.nn:GRU", "--rnn-not-claimed=packed,dropout", "-k", "packed or dropout", "-rs"
+    )
     assert result.ret == pytest.ExitCode.OK
-    assert set(verdicts) == {"packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored",
-                             "dropout.eval_mode", "dropout.single_layer", "dropout.between_layers"}
+    assert set(verdicts) == {
+        "packed.matches_oracle",
+        "packed.each_row_alone",
+        "packed.padding_ignored",
+        "dropout.eval_mode",
+        "dropout.single_layer",
+        "dropout.between_layers",
+    }
     assert all(outcomes == {"skipped"} for outcomes in verdicts.values())
 
 
 def test_not_applicable_is_its_own_verdict(pytester, adapters, tmp_path):
     """A cell on sequence clauses, cell kinds --rnn-kind leaves out, a constructor clause on an adapter."""
     path = tmp_path / "verdicts.json"
-    result, _ = run_suite(pytester, "torch.nn:GRUCell", "--rnn-impl=adapters:NoStacks", "--rnn-impl=torch",
-                          "--rnn-kind=GRU", "-k", "cell_elman or proj_size", f"--rnn-report={path}")
+    result, _ = run_suite(
+        pytester,
+        "torch.nn:GRUCell",
+        "--rnn-impl=adapters:NoStacks",
+        "--rnn-impl=torch",
+        "--rnn-kind=GRU",
+        "-k",
+        "cell_elman or proj_size",
+        f"--rnn-report={path}",
+    )
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines([
-        "*verdicts: torch.nn:GRUCell*", "cell.elman * not applicable * 0 *",
-        "errors.proj_size * not applicable * 0 *", "torch.nn:GRUCell: 2 not applicable",
-        "*verdicts: adapters:NoStacks*", "adapters:NoStacks: 2 not applicable",
-        "*verdicts: torch *", "cell.elman * not applicable * 0 *", "errors.proj_size * conforms *",
-        "torch: 1 conforms, 1 not applicable",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*verdicts: torch.nn:GRUCell*",
+            "cell.elman * not applicable * 0 *",
+            "errors.proj_size * not applicable * 0 *",
+            "torch.nn:GRUCell: 2 not applicable",
+            "*verdicts: adapters:NoStacks*",
+            "adapters:NoStacks: 2 not applicable",
+            "*verdicts: torch *",
+            "cell.elman * not applicable * 0 *",
+            "errors.proj_size * conforms *",
+            "torch: 1 conforms, 1 not applicable",
+        ]
+    )
     impls = report(path)["implementations"]
-    reasons = {(name, clause_id): entry["reason"] for name, impl in impls.items()
-               for clause_id, entry in impl["clauses"].items() if entry["verdict"] == "not applicable"}
+    reasons = {
+        (name, clause_id): entry["reason"]
+        for name, impl in impls.items()
+        for clause_id, entry in impl["clauses"].items()
+        if entry["verdict"] == "not applicable"
+    }
     assert reasons == {
         ("torch.nn:GRUCell", "cell.elman"): "not applicable: torch.nn:GRUCell is a cell (one step); "
-                                            "cell.elman checks sequence modules",
+        "cell.elman checks sequence modules",
         ("torch.nn:GRUCell", "errors.proj_size"): "not applicable: torch.nn:GRUCell is a cell (one step); "
-                                                  "errors.proj_size checks sequence modules",
+        "errors.proj_size checks sequence modules",
         ("adapters:NoStacks", "cell.elman"): "not applicable: adapters:NoStacks implements GRU; "
-                                             "cell.elman covers RNN_RELU, RNN_TANH",
-        ("adapters:NoStacks", "errors.proj_size"):
-            "not applicable: adapters:NoStacks is an adapter: only drop-in classes can be asked to refuse "
-            "constructor arguments",
+        "cell.elman covers RNN_RELU, RNN_TANH",
+        (
+            "adapters:NoStacks",
+            "errors.proj_size",
+        ): "not applicable: adapters:NoStacks is an adapter: only drop-in classes can be asked to refuse "
+        "constructor arguments",
         ("torch", "cell.elman"): "not applicable: torch implements GRU; cell.elman covers RNN_RELU, RNN_TANH",
     }

@@ -75,12 +75,17 @@ def test_refusal_returns_what_the_call_raised():
     assert runner.construction_refusal(torch_gru, CASE.config) is None
 
 
-@pytest.mark.parametrize("call", [
-    lambda i: runner.refusal(i, CASE.config, CASE.weights, CASE.x),
-    lambda i: runner.run_with_grad(i, CASE.config, CASE.weights, CASE.x, None, np.ones((5, 3, 4)),
-                                   np.ones((1, 3, 4))),
-    lambda i: runner.run_case(i, CASE),
-], ids=["refusal", "run_with_grad", "run_case"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda i: runner.refusal(i, CASE.config, CASE.weights, CASE.x),
+        lambda i: runner.run_with_grad(
+            i, CASE.config, CASE.weights, CASE.x, None, np.ones((5, 3, 4)), np.ones((1, 3, 4))
+        ),
+        lambda i: runner.run_case(i, CASE),
+    ],
+    ids=["refusal", "run_with_grad", "run_case"],
+)
 def test_every_call_has_the_time_limit(call):
     with pytest.raises(runner.ImplementationError, match=r"took longer than 0\.1 s"):
         call(impl(Sleepy(), f"sleepy-{id(call)}"))
@@ -128,17 +133,25 @@ def adapters(pytester):
     pytester.syspathinsert()
 
 
-@pytest.mark.parametrize("name, clause, test", [
-    ("adapters:SleepsOnBadWidth", "errors.input_width", "test_errors_input_width"),
-    ("adapters:GRUSleepsOnProjSize", "errors.proj_size", "test_errors_proj_size"),
-])
-def test_a_call_expected_to_raise_that_hangs_fails_and_the_run_goes_on(pytester, adapters, name, clause,
-                                                                        test):
+@pytest.mark.parametrize(
+    "name, clause, test",
+    [
+        ("adapters:SleepsOnBadWidth", "errors.input_width", "test_errors_input_width"),
+        ("adapters:GRUSleepsOnProjSize", "errors.proj_size", "test_errors_proj_size"),
+    ],
+)
+def test_a_call_expected_to_raise_that_hangs_fails_and_the_run_goes_on(
+    pytester, adapters, name, clause, test
+):
     result, _ = run_suite(pytester, name, "--rnn-impl=torch.nn:GRU", "-k", test, "--rnn-timeout=0.2")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        f"*{name} took longer than 0.2 s*",
-        f"*RNN conformance verdicts: {name}*", f"{clause} * fails *",
-        "*RNN conformance verdicts: torch.nn:GRU*", f"{clause} * conforms *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*{name} took longer than 0.2 s*",
+            f"*RNN conformance verdicts: {name}*",
+            f"{clause} * fails *",
+            "*RNN conformance verdicts: torch.nn:GRU*",
+            f"{clause} * conforms *",
+        ]
+    )
     assert result.duration < 30

@@ -30,21 +30,49 @@ NO_DTYPE = frozenset({"float32", "float64"})
 OUT_OF_SCOPE = [
     (impl(Offline()), "gru.update", Scope.UNAVAILABLE, "x unavailable: no device"),
     (impl(Offline(), is_cell=True), "gru.update", Scope.UNAVAILABLE, "x unavailable: no device"),
-    (impl(is_cell=True), "gru.update", Scope.NOT_APPLICABLE,
-     "not applicable: x is a cell (one step); gru.update checks sequence modules"),
-    (impl(), "cell.matches_oracle", Scope.NOT_APPLICABLE,
-     "not applicable: x is a sequence module; cell.matches_oracle checks cells"),
-    (impl(), "cell.elman", Scope.NOT_APPLICABLE,
-     "not applicable: x implements GRU; cell.elman covers RNN_RELU, RNN_TANH"),
-    (impl(), "errors.sizes_positive", Scope.NOT_APPLICABLE,
-     "not applicable: x is an adapter: only drop-in classes can be asked to refuse constructor arguments"),
-    (impl(not_claimed=NO_DTYPE), "gru.update", Scope.NOT_CLAIMED,
-     "not claimed: x claims no dtype this suite checks (float64, float32)"),
-    (impl(not_claimed=frozenset({"multi_layer"})), "stacking.chain", Scope.NOT_CLAIMED,
-     "not claimed: x does not claim multi_layer, which stacking.chain is about"),
-    (impl(), "dtype.reduced_precision", Scope.NOT_CLAIMED,
-     "not claimed: x claims none of the dtypes dtype.reduced_precision checks (bfloat16, float16); "
-     "see --rnn-dtypes"),
+    (
+        impl(is_cell=True),
+        "gru.update",
+        Scope.NOT_APPLICABLE,
+        "not applicable: x is a cell (one step); gru.update checks sequence modules",
+    ),
+    (
+        impl(),
+        "cell.matches_oracle",
+        Scope.NOT_APPLICABLE,
+        "not applicable: x is a sequence module; cell.matches_oracle checks cells",
+    ),
+    (
+        impl(),
+        "cell.elman",
+        Scope.NOT_APPLICABLE,
+        "not applicable: x implements GRU; cell.elman covers RNN_RELU, RNN_TANH",
+    ),
+    (
+        impl(),
+        "errors.sizes_positive",
+        Scope.NOT_APPLICABLE,
+        "not applicable: x is an adapter: only drop-in classes can be asked to refuse constructor arguments",
+    ),
+    (
+        impl(not_claimed=NO_DTYPE),
+        "gru.update",
+        Scope.NOT_CLAIMED,
+        "not claimed: x claims no dtype this suite checks (float64, float32)",
+    ),
+    (
+        impl(not_claimed=frozenset({"multi_layer"})),
+        "stacking.chain",
+        Scope.NOT_CLAIMED,
+        "not claimed: x does not claim multi_layer, which stacking.chain is about",
+    ),
+    (
+        impl(),
+        "dtype.reduced_precision",
+        Scope.NOT_CLAIMED,
+        "not claimed: x claims none of the dtypes dtype.reduced_precision checks (bfloat16, float16); "
+        "see --rnn-dtypes",
+    ),
 ]
 
 
@@ -53,12 +81,15 @@ def test_out_of_scope_for_one_reason(implementation, clause_id, scope, reason):
     assert decide(CLAUSES[clause_id], implementation) == OutOfScope(scope, reason)
 
 
-@pytest.mark.parametrize("implementation, clause_id", [
-    (impl(), "gru.update"),
-    (impl(not_claimed=frozenset({"multi_layer"})), "gru.update"),
-    (impl(dtypes=frozenset({"float32", "bfloat16"})), "dtype.reduced_precision"),
-    (DROP_IN, "errors.proj_size"),
-])
+@pytest.mark.parametrize(
+    "implementation, clause_id",
+    [
+        (impl(), "gru.update"),
+        (impl(not_claimed=frozenset({"multi_layer"})), "gru.update"),
+        (impl(dtypes=frozenset({"float32", "bfloat16"})), "dtype.reduced_precision"),
+        (DROP_IN, "errors.proj_size"),
+    ],
+)
 def test_in_scope(implementation, clause_id):
     assert decide(CLAUSES[clause_id], implementation) is None
 
@@ -91,19 +122,30 @@ def test_every_scope_is_reachable_and_has_its_verdict():
     reached = {scope for *_, scope, _ in OUT_OF_SCOPE} | {Scope.LISTED_IN_SKIPS}
     assert reached == set(Scope)
     assert {s: s.verdict for s in Scope} == {
-        Scope.UNAVAILABLE: "skipped-unavailable", Scope.NOT_APPLICABLE: "not applicable",
-        Scope.NOT_CLAIMED: "not claimed", Scope.LISTED_IN_SKIPS: "not claimed",
+        Scope.UNAVAILABLE: "skipped-unavailable",
+        Scope.NOT_APPLICABLE: "not applicable",
+        Scope.NOT_CLAIMED: "not claimed",
+        Scope.LISTED_IN_SKIPS: "not claimed",
     }
 
 
 def test_former_test_names_in_a_skips_file_still_work_with_a_deprecation_warning(tmp_path):
     path = tmp_path / "skips.txt"
-    path.write_text("test_h0_used[x]\nconformance/clauses/test_cells.py::test_gru_step\ntest_invariances.py\nlayout.\n")
+    path.write_text(
+        "test_h0_used[x]\nconformance/clauses/test_cells.py::test_gru_step\ntest_invariances.py\nlayout.\n"
+    )
     with pytest.warns(pytest.PytestDeprecationWarning) as warned:
         skips = SkipsFile.read(str(path))
-    assert skips.entries == ((1, "test_state_h0_used[x]"), (2, "test_gru_update"), (3, "invariance."), (4, "layout."))
+    assert skips.entries == (
+        (1, "test_state_h0_used[x]"),
+        (2, "test_gru_update"),
+        (3, "invariance."),
+        (4, "layout."),
+    )
     assert len(warned) == 3 and "line 1: 'test_h0_used[x]' uses a former test name" in str(warned[0].message)
-    listed = decide(CLAUSES["gru.update"], impl(), "conformance/clauses/test_gru.py::test_gru_update[x]", skips)
+    listed = decide(
+        CLAUSES["gru.update"], impl(), "conformance/clauses/test_gru.py::test_gru_update[x]", skips
+    )
     assert listed.reason.endswith("(line 2: test_gru_update)")
 
 
@@ -116,6 +158,9 @@ def test_clause_tests_are_named_after_their_clause_ids():
         pass
 
     test_misnamed.__module__ = "conformance.clauses.test_gru"
-    with pytest.raises(NameError, match="clause gru.update is checked by test_gru.test_misnamed, but should be by "
-                                        "test_gru.test_gru_update"):
+    with pytest.raises(
+        NameError,
+        match="clause gru.update is checked by test_gru.test_misnamed, but should be by "
+        "test_gru.test_gru_update",
+    ):
         clause("gru.update")(test_misnamed)

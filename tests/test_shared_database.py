@@ -5,16 +5,18 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 from .helpers import run_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 
 REDIS_SERVER = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    REDIS_SERVER is None, reason="redis-server is not installed (.ci/run installs it)"
+)
 
 FAULT, CLAUSE_TEST, CLAUSE = "tests.faults:WrongLayerFed", "test_stacking_chain", "stacking.chain"
 
@@ -25,7 +27,19 @@ def redis_url(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     import redis
@@ -45,7 +59,9 @@ def redis_url(tmp_path):
 def job(pytester, *args):
     """One CI job: a fresh process, as on a CI machine (profiles and databases are process-wide)."""
     pytester.makeconftest(REPLAY_ONLY)
-    return pytester.runpytest_subprocess("--pyargs", "conformance", f"--rnn-impl={FAULT}", "-k", CLAUSE_TEST, "-p", "no:randomly", *args)
+    return pytester.runpytest_subprocess(
+        "--pyargs", "conformance", f"--rnn-impl={FAULT}", "-k", CLAUSE_TEST, "-p", "no:randomly", *args
+    )
 
 
 # A job that generates nothing: it can only fail by replaying a stored example. It starts from
@@ -74,4 +90,6 @@ def test_failure_found_by_one_job_is_replayed_by_the_next(pytester, redis_url, m
 def test_unreachable_database_is_a_usage_error(pytester):
     result, _ = run_suite(pytester, "torch", "--rnn-database=redis://127.0.0.1:1/0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --rnn-database: cannot reach the example database at redis://127.0.0.1:1/0*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: --rnn-database: cannot reach the example database at redis://127.0.0.1:1/0*"]
+    )

@@ -25,7 +25,12 @@ def test_torch_stays_well_inside_the_tolerance(dtype):
     impl = resolve("torch")
     worst = []
 
-    @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=300,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(case=cases(configs(MODES, dtype=dtype)))
     def check(case):
         got = run_case(impl, case)
@@ -47,17 +52,24 @@ def test_torch_gradients_stay_well_inside_the_tolerance(dtype):
     impl = resolve("torch")
     worst = []
 
-    @settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=100,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(case=cases(configs(MODES, (dtype,)), unbatched=mostly(st.just(False), st.just(True))))
     def check(case):
         probe = Probe(case)
         got = probe.run(impl)
         for name in probe.probed:
-            (_, V), = probe.directions(name, 1)
+            ((_, V),) = probe.directions(name, 1)
             value, want, allowance = probe.compare(probe.gradient(got, name), name, V)
             used = abs(value - want) / allowance
             worst.append(used)
-            assert used * MARGIN <= 1, f"torch.nn used {used:.3g} of the allowed gradient error for {name} on {case}"
+            assert used * MARGIN <= 1, (
+                f"torch.nn used {used:.3g} of the allowed gradient error for {name} on {case}"
+            )
 
     check()
     assert len(worst) >= 100

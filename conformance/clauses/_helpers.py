@@ -1,6 +1,5 @@
 """What the clause tests share: the clause decorator, drawing a case, the oracle's answer, tolerances."""
 
-
 from __future__ import annotations
 
 import functools
@@ -15,7 +14,7 @@ from .. import capabilities
 from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
 from ..runner import run_case
 from ..spec.clauses import CLAUSES
-from ..strategies import SEQ_LEN, BATCH, cases, configs
+from ..strategies import BATCH, SEQ_LEN, cases, configs
 
 #: One step of one layer in one direction from a given state: the cell clauses' configuration.
 ONE_STEP = dict(seq_len=1, with_h0=True, num_layers=1, bidirectional=False)
@@ -44,7 +43,10 @@ def clause(clause_id: str):
     def decorate(fn):
         where = f"{fn.__module__.rpartition('.')[2]}.{fn.__name__}"
         if where != f"{spec.module}.{spec.test_name}":  # users' -k and --rnn-skips lines name tests
-            raise NameError(f"clause {clause_id} is checked by {where}, but should be by {spec.module}.{spec.test_name}")
+            raise NameError(
+                f"clause {clause_id} is checked by {where}, but should be by {spec.module}.{spec.test_name}"
+            )
+
         @functools.wraps(fn)
         def test(impl, rnn_progress, data):
             rnn_progress.start_example()
@@ -68,11 +70,27 @@ def clause(clause_id: str):
     return decorate
 
 
-def draw_case(data, impl, *, seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False, label="case", **config_fields):
+def draw_case(
+    data,
+    impl,
+    *,
+    seq_len=SEQ_LEN,
+    batch=BATCH,
+    with_h0=st.booleans(),
+    unbatched=False,
+    label="case",
+    **config_fields,
+):
     """Draw a case the implementation claims; keyword arguments pin configuration fields."""
     config_fields = capabilities.restrict(impl, config_fields)
     unbatched = config_fields.pop("unbatched", unbatched)
-    strategy = cases(configs(impl.modes, capabilities.claimed_dtypes(impl), **config_fields), seq_len=seq_len, batch=batch, with_h0=with_h0, unbatched=unbatched)
+    strategy = cases(
+        configs(impl.modes, capabilities.claimed_dtypes(impl), **config_fields),
+        seq_len=seq_len,
+        batch=batch,
+        with_h0=with_h0,
+        unbatched=unbatched,
+    )
     case = data.draw(strategy, label=label)
     data.progress.drew(case)
     return case
@@ -83,13 +101,17 @@ def expected(case, weights=None, x=None, h0=None, lengths=None):
     from ..spec import oracle
 
     weights = case.weights if weights is None else weights
-    want = oracle.forward(case.config, weights, case.x if x is None else x, case.h0 if h0 is None else h0, lengths)
+    want = oracle.forward(
+        case.config, weights, case.x if x is None else x, case.h0 if h0 is None else h0, lengths
+    )
     assume(representable(case.config, weights, *want))
     return want
 
 
 def tolerance(case, *values, weights=None) -> float:
-    return allowed_error(case.config, case.seq_len, case.weights if weights is None else weights, case.x, case.h0, *values)
+    return allowed_error(
+        case.config, case.seq_len, case.weights if weights is None else weights, case.x, case.h0, *values
+    )
 
 
 def assert_matches_oracle(impl, case, *, weights=None, parts=("output", "h_n")):

@@ -19,7 +19,12 @@ def test_cell_elman(impl, data):
 
 @clause("cell.matches_oracle")
 def test_cell_matches_oracle(impl, data):
-    case = data.draw(cases(cell_configs(impl.modes, impl.dtypes), seq_len=1, with_h0=st.booleans(), unbatched=st.booleans()), label="case")
+    case = data.draw(
+        cases(
+            cell_configs(impl.modes, impl.dtypes), seq_len=1, with_h0=st.booleans(), unbatched=st.booleans()
+        ),
+        label="case",
+    )
     got = run_case(impl, case)
     want = oracle.cell_forward(case.config, case.weights, case.x, case.h0)
     tol = allowed_error(case.config, 1, case.weights, case.x, case.h0, want)

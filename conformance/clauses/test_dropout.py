@@ -12,7 +12,9 @@ DROPOUT = st.sampled_from((0.25, 0.5, 1.0))
 
 @clause("dropout.eval_mode")
 def test_dropout_eval_mode(impl, data):
-    assert_matches_oracle(impl, draw_case(data, impl, num_layers=st.integers(2, 3), dropout=DROPOUT, training=False))
+    assert_matches_oracle(
+        impl, draw_case(data, impl, num_layers=st.integers(2, 3), dropout=DROPOUT, training=False)
+    )
 
 
 @clause("dropout.single_layer")
@@ -26,6 +28,12 @@ def test_dropout_between_layers(impl, data):
     got, (want_output, want_h_n) = run_case(impl, case), expected(case)  # the oracle: upper layers read zeros
     tol = tolerance(case, want_output, want_h_n)
     against = "the oracle with every layer above the first reading zeros (dropout = 1 in training mode)"
-    assert_output_close(case.config, got.output, want_output, tol, what="output (the top layer's, which is never dropped)",
-                        against=against)
+    assert_output_close(
+        case.config,
+        got.output,
+        want_output,
+        tol,
+        what="output (the top layer's, which is never dropped)",
+        against=against,
+    )
     assert_state_close(case.config, got.h_n, want_h_n, tol, against=against)

@@ -3,9 +3,9 @@ can be (CONTRACT.md, "Layouts and shapes", "Precision notes"; bug 15)."""
 
 from hypothesis import strategies as st
 
+from ..compare import Mismatch
 from ..runner import run_case
 from ..spec.config import REDUCED_DTYPES
-from ..compare import Mismatch
 from ..state import STATE_NAMES, parts
 from ._helpers import assert_matches_oracle, clause, draw_case
 

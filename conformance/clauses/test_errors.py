@@ -57,19 +57,32 @@ def test_errors_h0_shape(impl, data):
     right = parts(case.h0)[index].shape
     axis = data.draw(st.sampled_from(range(len(right))), label="dimension made wrong")
     # With projections h_0 and c_0 differ in width (proj_size, hidden_size): one must not pass for the other.
-    size = data.draw(bad_sizes(right[axis], *({config.h_out, config.hidden_size} if axis == len(right) - 1 else ())), label="bad size")
+    size = data.draw(
+        bad_sizes(right[axis], *({config.h_out, config.hidden_size} if axis == len(right) - 1 else ())),
+        label="bad size",
+    )
     shape = right[:axis] + (size,) + right[axis + 1 :]
     width = "proj_size" if name == "h_0" and config.proj_size else "hidden_size"
-    axes = ("num_layers*D", "batch", f"width ({width})") if len(right) == 3 else ("num_layers*D", f"width ({width})")
-    assert_raises(impl, case, f"{name} of shape {shape} ({axes[axis]} should be {right[axis]}; {name} should be {right})",
-                  h0=replace_part(case.h0, index, np.zeros(shape)))
+    axes = (
+        ("num_layers*D", "batch", f"width ({width})")
+        if len(right) == 3
+        else ("num_layers*D", f"width ({width})")
+    )
+    assert_raises(
+        impl,
+        case,
+        f"{name} of shape {shape} ({axes[axis]} should be {right[axis]}; {name} should be {right})",
+        h0=replace_part(case.h0, index, np.zeros(shape)),
+    )
 
 
 @clause("errors.input_rank")
 def test_errors_input_rank(impl, data):
     case = draw_case(data, impl, with_h0=False, **SMALL)
     rank = data.draw(st.sampled_from((1, 4)), label="rank")
-    shape = (case.config.input_size,) if rank == 1 else (case.seq_len, case.batch or 1, 1, case.config.input_size)
+    shape = (
+        (case.config.input_size,) if rank == 1 else (case.seq_len, case.batch or 1, 1, case.config.input_size)
+    )
     assert_raises(impl, case, f"an input of rank {rank}, shape {shape}", x=np.zeros(shape))
 
 
@@ -95,7 +108,12 @@ def test_errors_dtype_mismatch(impl, data):
         assert_raises(impl, case, what, x=torch.as_tensor(case.x).to(other))
     else:
         index = INITIAL_NAMES.index(which)
-        assert_raises(impl, case, what, h0=replace_part(case.h0, index, torch.as_tensor(parts(case.h0)[index]).to(other)))
+        assert_raises(
+            impl,
+            case,
+            what,
+            h0=replace_part(case.h0, index, torch.as_tensor(parts(case.h0)[index]).to(other)),
+        )
 
 
 @clause("errors.proj_size")
@@ -103,7 +121,10 @@ def test_errors_proj_size(impl, data):
     config = draw_case(data, impl, projection=False, **SMALL).config
     H = config.hidden_size
     if config.mode == "LSTM":
-        refused, why = st.one_of(st.just(H), st.integers(H + 1, 2 * H + 7), st.integers(-3, -1)), f"an LSTM needs 0 <= proj_size < hidden_size={H}"
+        refused, why = (
+            st.one_of(st.just(H), st.integers(H + 1, 2 * H + 7), st.integers(-3, -1)),
+            f"an LSTM needs 0 <= proj_size < hidden_size={H}",
+        )
     else:
         refused, why = st.integers(1, max(1, H - 1)), "only LSTM has projections"
     proj = data.draw(refused, label="proj_size")

@@ -42,8 +42,15 @@ def test_grad_h0(impl, data):
 @clause("grad.weights")
 def test_grad_weights(impl, data):
     case = draw_case(data, impl, unbatched=UNBATCHED)
-    names = data.draw(st.lists(st.sampled_from(list(parameter_shapes(case.config))), min_size=1,
-                               max_size=PARAMETERS_PER_EXAMPLE, unique=True), label="parameters checked")
+    names = data.draw(
+        st.lists(
+            st.sampled_from(list(parameter_shapes(case.config))),
+            min_size=1,
+            max_size=PARAMETERS_PER_EXAMPLE,
+            unique=True,
+        ),
+        label="parameters checked",
+    )
     probe = Probe(case)
     got = probe.run(impl)
     for name in names:

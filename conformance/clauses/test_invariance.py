@@ -23,7 +23,9 @@ def state_rows(state, index):
 @clause("invariance.rows_independent")
 def test_invariance_rows_independent(impl, data):
     case = draw_case(data, impl, batch=mostly(st.sampled_from(BATCH_EDGES), st.integers(2, 6)), with_h0=True)
-    rows = data.draw(st.lists(st.integers(0, case.batch - 1), max_size=2, unique=True), label="rows (besides the last)")
+    rows = data.draw(
+        st.lists(st.integers(0, case.batch - 1), max_size=2, unique=True), label="rows (besides the last)"
+    )
     whole = run_case(impl, case)
     tol = tolerance(case, whole.output, whole.h_n)
     c = case.config
@@ -31,8 +33,22 @@ def test_invariance_rows_independent(impl, data):
         one = [row]
         alone = run_case(impl, case, x=layout.rows(c, case.x, one), h0=state_rows(case.h0, one))
         against = f"row {row} run alone (batch of 1)"
-        assert_output_close(case.config, layout.rows(c, whole.output, one), alone.output, tol, what=f"output row {row} of the batch of {case.batch}", against=against)
-        assert_state_close(case.config, state_rows(whole.h_n, one), alone.h_n, tol, what=f"h_n row {row} of the batch of {case.batch}", against=against)
+        assert_output_close(
+            case.config,
+            layout.rows(c, whole.output, one),
+            alone.output,
+            tol,
+            what=f"output row {row} of the batch of {case.batch}",
+            against=against,
+        )
+        assert_state_close(
+            case.config,
+            state_rows(whole.h_n, one),
+            alone.h_n,
+            tol,
+            what=f"h_n row {row} of the batch of {case.batch}",
+            against=against,
+        )
 
 
 def changed(case, steps):
@@ -47,18 +63,36 @@ def changed(case, steps):
 def test_invariance_causal(impl, data):
     bidirectional = data.draw(st.booleans(), label="bidirectional")
     # Layer 2 of a bidirectional stack reads the reverse half, which sees the future: no causality there.
-    case = draw_case(data, impl, seq_len=LONG, bidirectional=bidirectional, num_layers=1 if bidirectional else st.integers(1, 3))
+    case = draw_case(
+        data,
+        impl,
+        seq_len=LONG,
+        bidirectional=bidirectional,
+        num_layers=1 if bidirectional else st.integers(1, 3),
+    )
     t = data.draw(st.integers(0, case.seq_len - 2), label="t")
     base = run_case(impl, case)
     tol = tolerance(case, base.output, base.h_n)
     base_axes = output_axes(case.config, base.output)
     later = output_axes(case.config, run_case(impl, case, x=changed(case, slice(t + 1, None))).output)
-    assert_close(later[: t + 1, :, :1], base_axes[: t + 1, :, :1], tol, what=f"output up to step {t} (forward direction) after x changed from step {t + 1} on",
-                 axes=("step", "row", "direction", "unit"), against="the output before the change")
+    assert_close(
+        later[: t + 1, :, :1],
+        base_axes[: t + 1, :, :1],
+        tol,
+        what=f"output up to step {t} (forward direction) after x changed from step {t + 1} on",
+        axes=("step", "row", "direction", "unit"),
+        against="the output before the change",
+    )
     if bidirectional:
         earlier = output_axes(case.config, run_case(impl, case, x=changed(case, slice(0, t + 1))).output)
-        assert_close(earlier[t + 1 :, :, 1:], base_axes[t + 1 :, :, 1:], tol, what=f"output from step {t + 1} on (reverse direction) after x changed up to step {t}",
-                     axes=("step", "row", "direction", "unit"), against="the output before the change")
+        assert_close(
+            earlier[t + 1 :, :, 1:],
+            base_axes[t + 1 :, :, 1:],
+            tol,
+            what=f"output from step {t + 1} on (reverse direction) after x changed up to step {t}",
+            axes=("step", "row", "direction", "unit"),
+            against="the output before the change",
+        )
 
 
 @clause("invariance.streaming")
@@ -71,7 +105,14 @@ def test_invariance_streaming(impl, data):
     second = run_case(impl, case, x=layout.steps(c, case.x, slice(k, None)), h0=first.h_n)
     tol = tolerance(case, whole.output, whole.h_n)
     against = f"running x[:{k}], then x[{k}:] from the {names(first.h_n)} it returned"
-    assert_output_close(case.config, whole.output, np.concatenate([first.output, second.output], axis=layout.time_axis(c, case.batch is not None)), tol, what="output of one call", against=against)
+    assert_output_close(
+        case.config,
+        whole.output,
+        np.concatenate([first.output, second.output], axis=layout.time_axis(c, case.batch is not None)),
+        tol,
+        what="output of one call",
+        against=against,
+    )
     assert_state_close(case.config, whole.h_n, second.h_n, tol, what="h_n of one call", against=against)
 
 
@@ -81,12 +122,18 @@ def test_invariance_deterministic(impl, data):
     first = run_case(impl, case)
     for attempt in (2, 3):
         again = run_case(impl, case)
-        for what, a, b in (("output", first.output, again.output), *zip(STATE_NAMES, parts(first.h_n), parts(again.h_n))):
+        for what, a, b in (
+            ("output", first.output, again.output),
+            *zip(STATE_NAMES, parts(first.h_n), parts(again.h_n)),
+        ):
             differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
             if differ.any():
                 i = tuple(int(v) for v in np.argwhere(differ)[0])
-                raise Mismatch(f"{what} of call {attempt} differs from call 1 in {differ.sum()} of {differ.size} values; first at index {i}: "
-                               f"got {b[i]!r}, but should be {a[i]!r} (repeated calls must agree bit for bit)")
+                raise Mismatch(
+                    f"{what} of call {attempt} differs from call 1 in {differ.sum()} of {differ.size} "
+                    f"values; first at index {i}: "
+                    f"got {b[i]!r}, but should be {a[i]!r} (repeated calls must agree bit for bit)"
+                )
 
 
 @clause("invariance.inputs_unmodified")
@@ -99,7 +146,10 @@ def test_invariance_inputs_unmodified(impl, data):
     for name, t in given.items():
         if not t.equal(before[name]):
             n = int((t != before[name]).sum())
-            raise Mismatch(f"{name} was modified in place: {n} of {t.numel()} values changed, but should be left as given")
+            raise Mismatch(
+                f"{name} was modified in place: {n} of {t.numel()} values changed, but should be left as "
+                "given"
+            )
 
 
 @clause("invariance.non_contiguous")
@@ -110,5 +160,19 @@ def test_invariance_non_contiguous(impl, data):
     contiguous, strided = run_case(impl, case), run_case(impl, case, layout=layout)
     tol = tolerance(case, contiguous.output, contiguous.h_n)
     against = "the same values given contiguous"
-    assert_output_close(case.config, strided.output, contiguous.output, tol, what=f"output for {layout} (non-contiguous) {given}", against=against)
-    assert_state_close(case.config, strided.h_n, contiguous.h_n, tol, what=f"h_n for {layout} (non-contiguous) {given}", against=against)
+    assert_output_close(
+        case.config,
+        strided.output,
+        contiguous.output,
+        tol,
+        what=f"output for {layout} (non-contiguous) {given}",
+        against=against,
+    )
+    assert_state_close(
+        case.config,
+        strided.h_n,
+        contiguous.h_n,
+        tol,
+        what=f"h_n for {layout} (non-contiguous) {given}",
+        against=against,
+    )

@@ -19,6 +19,16 @@ def test_lstm_projection(impl, data):
     got = run_case(impl, case)
     h_n, c_n = got.h_n
     rows = () if case.batch is None else (case.batch,)
-    assert_shape(h_n, (c.num_layers * c.directions, *rows, c.proj_size), what="h_n", why=f"(proj_size={c.proj_size}: h is projected)")
-    assert_shape(c_n, (c.num_layers * c.directions, *rows, c.hidden_size), what="c_n", why=f"(hidden_size={c.hidden_size}: c is never projected)")
+    assert_shape(
+        h_n,
+        (c.num_layers * c.directions, *rows, c.proj_size),
+        what="h_n",
+        why=f"(proj_size={c.proj_size}: h is projected)",
+    )
+    assert_shape(
+        c_n,
+        (c.num_layers * c.directions, *rows, c.hidden_size),
+        what="c_n",
+        why=f"(hidden_size={c.hidden_size}: c is never projected)",
+    )
     assert_matches_oracle(impl, case)

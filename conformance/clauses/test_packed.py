@@ -18,7 +18,9 @@ def draw_lengths(data, case):
     """One length per row in [1, L]; about one time in four sorted by decreasing length and packed
     with enforce_sorted=True, otherwise in any order with enforce_sorted=False."""
     N, L = case.batch, case.seq_len
-    lengths = data.draw(st.lists(mostly(st.just(L), st.integers(1, L), one_in=2), min_size=N, max_size=N), label="lengths")
+    lengths = data.draw(
+        st.lists(mostly(st.just(L), st.integers(1, L), one_in=2), min_size=N, max_size=N), label="lengths"
+    )
     enforce_sorted = data.draw(mostly(st.just(False), st.just(True), one_in=4), label="enforce_sorted")
     return np.array(sorted(lengths, reverse=True) if enforce_sorted else lengths), enforce_sorted
 
@@ -29,8 +31,10 @@ def assert_same_packing(packing):
     for field in PACKING_FIELDS:
         got, want = packing.output[field], packing.input[field]
         if (got is None) != (want is None) or (want is not None and not torch.equal(got.cpu(), want)):
-            raise Mismatch(f"output.{field} is {got}, but should be {want} "
-                           "(the input's: output and input share their packing)")
+            raise Mismatch(
+                f"output.{field} is {got}, but should be {want} "
+                "(the input's: output and input share their packing)"
+            )
 
 
 def run_packed(impl, case, lengths, **changes):
@@ -54,8 +58,17 @@ def test_packed_matches_oracle(impl, data):
     want_output, want_h_n = expected(case, lengths=lengths)
     tol = tolerance(case, want_output, want_h_n)
     what = f"packed output (lengths {lengths.tolist()}, unpacked; zero past each length)"
-    assert_output_close(case.config, got.output, want_output, tol, what=what, against="the oracle with per-row lengths")
-    assert_state_close(case.config, got.h_n, want_h_n, tol, what="h_n of the packed run", against="the oracle at each row's own last step")
+    assert_output_close(
+        case.config, got.output, want_output, tol, what=what, against="the oracle with per-row lengths"
+    )
+    assert_state_close(
+        case.config,
+        got.h_n,
+        want_h_n,
+        tol,
+        what="h_n of the packed run",
+        against="the oracle at each row's own last step",
+    )
 
 
 @clause("packed.each_row_alone")
@@ -66,11 +79,25 @@ def test_packed_each_row_alone(impl, data):
     tol = tolerance(case, got.output, got.h_n)
     for i, n in enumerate(lengths.tolist()):
         one = slice(i, i + 1)
-        alone = run_case(impl, case, x=rows(case.config, case.x, one, n), h0=map_state(lambda s: s[:, one], case.h0))
-        assert_output_close(case.config, rows(case.config, got.output, one, n), alone.output, tol,
-                            what=f"packed output, row {i} (length {n})", against="the row run alone")
-        assert_state_close(case.config, map_state(lambda s: s[:, one], got.h_n), alone.h_n, tol,
-                           what=f"h_n of the packed run, row {i} (length {n})", against="the row run alone")
+        alone = run_case(
+            impl, case, x=rows(case.config, case.x, one, n), h0=map_state(lambda s: s[:, one], case.h0)
+        )
+        assert_output_close(
+            case.config,
+            rows(case.config, got.output, one, n),
+            alone.output,
+            tol,
+            what=f"packed output, row {i} (length {n})",
+            against="the row run alone",
+        )
+        assert_state_close(
+            case.config,
+            map_state(lambda s: s[:, one], got.h_n),
+            alone.h_n,
+            tol,
+            what=f"h_n of the packed run, row {i} (length {n})",
+            against="the row run alone",
+        )
 
 
 @clause("packed.padding_ignored")
@@ -86,10 +113,24 @@ def test_packed_padding_ignored(impl, data):
     x = layout.to_time_major(c, case.x)
     for i, n in enumerate(lengths.tolist()):
         bigger[:n, i] = x[:n, i]
-    h0 = map_state(lambda s: np.concatenate([s, round_to(c.dtype, rng.standard_normal(s[:, :1].shape))], axis=1), case.h0)
+    h0 = map_state(
+        lambda s: np.concatenate([s, round_to(c.dtype, rng.standard_normal(s[:, :1].shape))], axis=1), case.h0
+    )
     padded = run_packed(impl, case, np.append(lengths, L + extra), x=layout.from_time_major(c, bigger), h0=h0)
     tol = tolerance(case, got.output, got.h_n)
-    assert_output_close(c, rows(c, padded.output, slice(0, N), L), got.output, tol,
-                        what="packed output with a longer row added", against="the same rows packed without it")
-    assert_state_close(c, map_state(lambda s: s[:, :N], padded.h_n), got.h_n, tol,
-                       what="h_n with a longer row added", against="h_n of the same rows packed without it")
+    assert_output_close(
+        c,
+        rows(c, padded.output, slice(0, N), L),
+        got.output,
+        tol,
+        what="packed output with a longer row added",
+        against="the same rows packed without it",
+    )
+    assert_state_close(
+        c,
+        map_state(lambda s: s[:, :N], padded.h_n),
+        got.h_n,
+        tol,
+        what="h_n with a longer row added",
+        against="h_n of the same rows packed without it",
+    )

@@ -15,7 +15,9 @@ def single_layer(case, layer: int, x, h0):
     """Layer ``layer`` of the case as a network of its own: its weights renamed to layer 0."""
     c = case.config
     config = c.replace(num_layers=1, input_size=c.input_size if layer == 0 else c.directions * c.h_out)
-    weights = {re.sub(r"_l\d+", "_l0", n): w for n, w in case.weights.items() if re.search(rf"_l{layer}(_|$)", n)}
+    weights = {
+        re.sub(r"_l\d+", "_l0", n): w for n, w in case.weights.items() if re.search(rf"_l{layer}(_|$)", n)
+    }
     h0 = map_state(lambda s: s[layer * c.directions : (layer + 1) * c.directions], h0)
     return dict(config=config, weights=weights, x=x, h0=h0)
 
@@ -30,5 +32,19 @@ def test_stacking_chain(impl, data):
         x = link.output
         h_n.append(link.h_n)
     tol = tolerance(case, stacked.output, stacked.h_n)
-    assert_output_close(case.config, stacked.output, x, tol, what="output of the stack", against="the chain of single-layer runs")
-    assert_state_close(case.config, stacked.h_n, combine(np.concatenate, h_n), tol, what="h_n of the stack", against="the chain's h_n, concatenated")
+    assert_output_close(
+        case.config,
+        stacked.output,
+        x,
+        tol,
+        what="output of the stack",
+        against="the chain of single-layer runs",
+    )
+    assert_state_close(
+        case.config,
+        stacked.h_n,
+        combine(np.concatenate, h_n),
+        tol,
+        what="h_n of the stack",
+        against="the chain's h_n, concatenated",
+    )

@@ -26,8 +26,17 @@ def test_state_default_h0_is_zeros(impl, data):
     default = run_case(impl, case)
     zeros = run_case(impl, case, h0=case.zeros_h0)
     tol = tolerance(case, default.output, default.h_n)
-    assert_output_close(case.config, default.output, zeros.output, tol, what="output without h_0", against="the output with h_0 = zeros")
-    assert_state_close(case.config, default.h_n, zeros.h_n, tol, what="h_n without h_0", against="h_n with h_0 = zeros")
+    assert_output_close(
+        case.config,
+        default.output,
+        zeros.output,
+        tol,
+        what="output without h_0",
+        against="the output with h_0 = zeros",
+    )
+    assert_state_close(
+        case.config, default.h_n, zeros.h_n, tol, what="h_n without h_0", against="h_n with h_0 = zeros"
+    )
 
 
 @clause("state.h_n_is_last_output")
@@ -39,13 +48,23 @@ def test_state_h_n_is_last_output(impl, data):
     output, h_n = output_axes(case.config, got.output), state_axes(case.config, first(got.h_n))
     tol = tolerance(case, *want)
     top = h_n[-1]  # (direction, row, unit)
-    last = np.stack([output[-1, :, 0], output[0, :, 1]] if case.config.directions == 2 else [output[-1, :, 0]])
-    assert_close(top, last, tol, what="h_n of the top layer", axes=("direction", "row", "unit"),
-                 against="the output at the last step (forward) / step 0 (reverse)")
+    last = np.stack(
+        [output[-1, :, 0], output[0, :, 1]] if case.config.directions == 2 else [output[-1, :, 0]]
+    )
+    assert_close(
+        top,
+        last,
+        tol,
+        what="h_n of the top layer",
+        axes=("direction", "row", "unit"),
+        against="the output at the last step (forward) / step 0 (reverse)",
+    )
 
 
 @clause("state.c_n_matches_oracle")
 def test_state_c_n_matches_oracle(impl, data):
     case = draw_case(data, impl)
     got, (want_output, (want_h_n, want_c_n)) = run_case(impl, case), expected(case)
-    assert_state_close(case.config, got.h_n[1], want_c_n, tolerance(case, want_output, want_h_n, want_c_n), what="c_n")
+    assert_state_close(
+        case.config, got.h_n[1], want_c_n, tolerance(case, want_output, want_h_n, want_c_n), what="c_n"
+    )

@@ -19,8 +19,9 @@ from .workers import XdistHooks, is_worker, is_xdist_controller
 
 profiles.register()  # before Hypothesis's own plugin loads --hypothesis-profile
 
-NO_IMPL_GIVEN = ("the RNN conformance clauses need an implementation: pass --rnn-impl=NAME "
-                 "(e.g. --rnn-impl=torch.nn:GRU)")
+NO_IMPL_GIVEN = (
+    "the RNN conformance clauses need an implementation: pass --rnn-impl=NAME (e.g. --rnn-impl=torch.nn:GRU)"
+)
 
 
 def pytest_addoption(parser):
@@ -70,8 +71,12 @@ def pytest_collection_modifyitems(config, items):
         used.update(n for n, _ in skips.matching(spec.id, item.nodeid))
     for n, entry in skips.entries:
         if n not in used:
-            warnings.warn(pytest.PytestWarning(
-                f"--rnn-skips {skips.path}, line {n}: {entry!r} matches no test id nor clause id"))
+            warnings.warn(
+                pytest.PytestWarning(
+                    f"--rnn-skips {skips.path}, line {n}: {entry!r} matches no test id nor clause id"
+                ),
+                stacklevel=2,
+            )
 
 
 @pytest.fixture

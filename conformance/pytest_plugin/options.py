@@ -23,42 +23,67 @@ DATABASE_VARIABLE = "RNN_CONFORMANCE_DATABASE"
 def add(parser) -> None:
     group = parser.getgroup("rnn-conformance", "RNN conformance suite (rnn-conformance)")
     group.addoption(
-        IMPL, action="append", default=[], metavar="NAME",
+        IMPL,
+        action="append",
+        default=[],
+        metavar="NAME",
         help="implementation to check: a registered name (manual, torch, torch-cuda), module:Class mirroring "
         "torch.nn.RNN/GRU/LSTM or a cell, or module:adapter. Repeat to check several.",
     )
     group.addoption(
-        KIND, default=None, metavar="MODE[,MODE]",
+        KIND,
+        default=None,
+        metavar="MODE[,MODE]",
         help="cell kinds the implementation claims (RNN_TANH, RNN_RELU, GRU, LSTM); default: its `modes` or, "
         "for a torch.nn-like class, its instances' `mode` attribute.",
     )
     group.addoption(
-        DATABASE, default=None, metavar="URL",
+        DATABASE,
+        default=None,
+        metavar="URL",
         help="share Hypothesis's example database, so a failure found by one job is replayed first by the "
         "next: redis://host:port/db (RedisExampleDatabase), or a directory. Also read from "
         f"{DATABASE_VARIABLE}.",
     )
     group.addoption(
-        DTYPES, default=None, metavar="DTYPE[,DTYPE]",
+        DTYPES,
+        default=None,
+        metavar="DTYPE[,DTYPE]",
         help="dtypes the implementation claims (float64, float32, bfloat16, float16); default: its `dtypes` "
         "or, for a torch.nn-like class, float64,float32.",
     )
-    group.addoption(REPORT, metavar="PATH", default=None,
-                    help="write the verdicts, settings and failures (shrunk case, error, message) as JSON "
-                    "to PATH")
-    group.addoption(NOT_CLAIMED, metavar="CAP[,CAP]", default=None,
-                    help=f"features the implementation does not claim "
-                    f"({', '.join(sorted(capabilities.CAPABILITIES))}): "
-                    "they are not drawn, and clauses only about them are reported 'not claimed'")
-    group.addoption(SKIPS, metavar="PATH", default=None,
-                    help="file of test ids or clause ids (partial ids match), one per line, # comments: "
-                    "reported 'not claimed'")
-    group.addoption(TIMEOUT, metavar="SECONDS", type=float, default=60.0,
-                    help="an implementation call running longer fails its clause (default 60; 0: no limit)")
+    group.addoption(
+        REPORT,
+        metavar="PATH",
+        default=None,
+        help="write the verdicts, settings and failures (shrunk case, error, message) as JSON to PATH",
+    )
+    group.addoption(
+        NOT_CLAIMED,
+        metavar="CAP[,CAP]",
+        default=None,
+        help=f"features the implementation does not claim "
+        f"({', '.join(sorted(capabilities.CAPABILITIES))}): "
+        "they are not drawn, and clauses only about them are reported 'not claimed'",
+    )
+    group.addoption(
+        SKIPS,
+        metavar="PATH",
+        default=None,
+        help="file of test ids or clause ids (partial ids match), one per line, # comments: "
+        "reported 'not claimed'",
+    )
+    group.addoption(
+        TIMEOUT,
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="an implementation call running longer fails its clause (default 60; 0: no limit)",
+    )
 
 
 def parse_list(value: str | None, case=str.upper) -> tuple[str, ...] | None:
-    """"GRU, lstm" -> ("GRU", "LSTM"); None stays None (the implementation's own declaration)."""
+    """ "GRU, lstm" -> ("GRU", "LSTM"); None stays None (the implementation's own declaration)."""
     if value is None:
         return None
     return tuple(case(m.strip()) for m in value.split(",") if m.strip())

@@ -112,9 +112,13 @@ class SkipsFile:
         for n, line in enumerate(lines, 1):
             current = current_names(line) if line else ()
             if current and current != (line,):
-                warnings.warn(pytest.PytestDeprecationWarning(
-                    f"--rnn-skips {path}, line {n}: {line!r} uses a former test name; it now reads "
-                    f"{' / '.join(current)} (tests are named after their clause ids)"))
+                warnings.warn(
+                    pytest.PytestDeprecationWarning(
+                        f"--rnn-skips {path}, line {n}: {line!r} uses a former test name; it now reads "
+                        f"{' / '.join(current)} (tests are named after their clause ids)"
+                    ),
+                    stacklevel=2,
+                )
             entries += [(n, entry) for entry in current]
         return cls(path, tuple(entries))
 

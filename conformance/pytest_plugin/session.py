@@ -65,11 +65,16 @@ class Session:
         """The report header's lines; ``controller``: the xdist controller, which resolves nothing yet."""
         impls = [] if controller else self.implementations()
         lines = suite_lines(self.options.impls, impls, controller) if self.options.impls else []
-        lines += [f"  {impl.name} does not claim: {', '.join(sorted(impl.not_claimed))} "
-                  "(not drawn; clauses only about them: not claimed)" for impl in impls if impl.not_claimed]
+        lines += [
+            f"  {impl.name} does not claim: {', '.join(sorted(impl.not_claimed))} "
+            "(not drawn; clauses only about them: not claimed)"
+            for impl in impls
+            if impl.not_claimed
+        ]
         if self.options.time_limit:
-            lines.append(f"  time limit per implementation call: {self.options.time_limit:g} s "
-                         "(--rnn-timeout)")
+            lines.append(
+                f"  time limit per implementation call: {self.options.time_limit:g} s (--rnn-timeout)"
+            )
         return lines
 
 
@@ -78,20 +83,26 @@ def suite_lines(names, impls, controller: bool) -> list[str]:
 
     import hypothesis
 
-    lines = [f"rnn-conformance: torch {version('torch')}, hypothesis {hypothesis.__version__}, "
-             f"numpy {version('numpy')}"]
+    lines = [
+        f"rnn-conformance: torch {version('torch')}, hypothesis {hypothesis.__version__}, "
+        f"numpy {version('numpy')}"
+    ]
     if controller:  # not resolved yet (see XdistHooks.pytest_collection): the verdict tables say more
         lines.append(f"  implementations {', '.join(names)}, resolved by each xdist worker")
         lines.append(f"  OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} in each worker")
     for impl in impls:
-        lines.append(f"  implementation {impl.name}: {impl.description}; {'cell ' if impl.is_cell else ''}"
-                     f"modes {', '.join(sorted(impl.modes))}; dtypes {', '.join(sorted(impl.dtypes))}")
+        lines.append(
+            f"  implementation {impl.name}: {impl.description}; {'cell ' if impl.is_cell else ''}"
+            f"modes {', '.join(sorted(impl.modes))}; dtypes {', '.join(sorted(impl.dtypes))}"
+        )
         reason = impl.unavailable()
         if reason:
             lines.append(f"    unavailable, its clauses are skipped: {reason}")
     s, profile = settings.default, settings.get_current_profile_name()
-    lines.append(f"  hypothesis profile {profile!r}: max_examples={s.max_examples}, "
-                 f"derandomize={s.derandomize}, deadline={s.deadline}")
+    lines.append(
+        f"  hypothesis profile {profile!r}: max_examples={s.max_examples}, "
+        f"derandomize={s.derandomize}, deadline={s.deadline}"
+    )
     return lines
 
 

@@ -53,10 +53,12 @@ def verdicts(records: dict) -> dict:
 
 
 def verdict(clause_id: str, recs: list) -> dict:
-    entry = {"statement": CLAUSES[clause_id].statement,
-             "verdict": min((r["verdict"] for r in recs), key=VERDICTS.index),
-             "examples": sum(r.get("examples", 0) for r in recs),
-             "tests": sorted({r["nodeid"] for r in recs})}
+    entry = {
+        "statement": CLAUSES[clause_id].statement,
+        "verdict": min((r["verdict"] for r in recs), key=VERDICTS.index),
+        "examples": sum(r.get("examples", 0) for r in recs),
+        "tests": sorted({r["nodeid"] for r in recs}),
+    }
     failures = [r["failure"] for r in recs if "failure" in r]
     if failures:
         entry["failure"] = failures[0]
@@ -102,17 +104,28 @@ def versions() -> dict:
 
     from .. import __version__
 
-    return {"rnn-conformance": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "hypothesis": hypothesis.__version__, "numpy": numpy.__version__}
+    return {
+        "rnn-conformance": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "hypothesis": hypothesis.__version__,
+        "numpy": numpy.__version__,
+    }
 
 
 def settings_in_force(config, options) -> dict:
     s = settings.default
     seed = config.getoption("hypothesis_seed", None)
     seed = int(seed) if isinstance(seed, str) and seed.isdigit() else seed  # the option is a string
-    return {"profile": settings.get_current_profile_name(), "max_examples": s.max_examples,
-            "derandomize": s.derandomize, "seed": seed, "timeout_s": options.time_limit,
-            "not_claimed": sorted(options.not_claimed), "skips": options.skips}
+    return {
+        "profile": settings.get_current_profile_name(),
+        "max_examples": s.max_examples,
+        "derandomize": s.derandomize,
+        "seed": seed,
+        "timeout_s": options.time_limit,
+        "not_claimed": sorted(options.not_claimed),
+        "skips": options.skips,
+    }
 
 
 def write_report(config, session) -> None:
@@ -123,8 +136,12 @@ def write_report(config, session) -> None:
         "versions": versions(),
         "settings": settings_in_force(config, session.options),
         "implementations": {
-            impl.name: {"description": impl.description, "modes": sorted(impl.modes),
-                        "not_claimed": sorted(impl.not_claimed), "clauses": results.get(impl.name, {})}
+            impl.name: {
+                "description": impl.description,
+                "modes": sorted(impl.modes),
+                "not_claimed": sorted(impl.not_claimed),
+                "clauses": results.get(impl.name, {}),
+            }
             for impl in session.implementations()
         },
     }

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 #: torch.nn.RNNBase.mode values this suite knows, and the gate count G of each.
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
 MODES = tuple(GATES)
+#: The Elman RNN's two modes (torch.nn.RNN's ``nonlinearity``).
+ELMAN = ("RNN_TANH", "RNN_RELU")
 DTYPES = ("float64", "float32")
 #: Half-precision dtypes: checked only where an implementation claims them (adapter ``dtypes``).
 REDUCED_DTYPES = ("bfloat16", "float16")
@@ -38,8 +40,13 @@ class Config:
     def __post_init__(self):
         if self.mode not in GATES:
             raise ValueError(f"unknown mode {self.mode!r}; known: {', '.join(MODES)}")
-        if self.proj_size and not (self.mode == "LSTM" and 0 < self.proj_size < self.hidden_size and not self.cell):
-            raise ValueError(f"proj_size={self.proj_size} needs a sequence LSTM and 0 < proj_size < hidden_size={self.hidden_size}")
+        if self.proj_size and not (
+            self.mode == "LSTM" and 0 < self.proj_size < self.hidden_size and not self.cell
+        ):
+            raise ValueError(
+                f"proj_size={self.proj_size} needs a sequence LSTM and 0 < proj_size < "
+                f"hidden_size={self.hidden_size}"
+            )
         if self.cell and (self.num_layers != 1 or self.batch_first or self.bidirectional):
             raise ValueError("a cell has one layer, one direction and no batch_first")
 
@@ -63,7 +70,8 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def module_kwargs(self) -> dict:
-        """Keyword arguments for ``torch.nn.RNN``/``GRU``/``LSTM`` or their cells (and anything mirroring them)."""
+        """Keyword arguments for ``torch.nn.RNN``/``GRU``/``LSTM`` or their cells (and anything
+        mirroring them)."""
         if self.cell:
             kwargs = dict(input_size=self.input_size, hidden_size=self.hidden_size, bias=self.bias)
             return kwargs | ({"nonlinearity": self.nonlinearity} if self.nonlinearity else {})
@@ -91,7 +99,11 @@ def suffix(direction: int) -> str:
 def layer_parameter_names(config: Config, layer: int, direction: int) -> dict[str, str]:
     """Canonical names of one layer and direction: {"weight_ih": "weight_ih_l1_reverse", ...};
     a cell's are the bare roles ({"weight_ih": "weight_ih", ...})."""
-    roles = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if config.bias else []) + (["weight_hr"] if config.proj_size else [])
+    roles = (
+        ["weight_ih", "weight_hh"]
+        + (["bias_ih", "bias_hh"] if config.bias else [])
+        + (["weight_hr"] if config.proj_size else [])
+    )
     return {role: role if config.cell else f"{role}_l{layer}{suffix(direction)}" for role in roles}
 
 

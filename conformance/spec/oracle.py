@@ -13,8 +13,9 @@ it one complex input and it computes in complex128.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,7 +53,9 @@ class LayerWeights(NamedTuple):
         return self.W_ih[rows], self.W_hh[rows], self.b_ih[rows], self.b_hh[rows]
 
 
-def layer_weights(config: Config, weights: Mapping[str, np.ndarray], layer: int, direction: int) -> LayerWeights:
+def layer_weights(
+    config: Config, weights: Mapping[str, np.ndarray], layer: int, direction: int
+) -> LayerWeights:
     names = layer_parameter_names(config, layer, direction)
     W_ih, W_hh = (exact(weights[names[r]]) for r in ("weight_ih", "weight_hh"))
     zeros = np.zeros(W_ih.shape[0])
@@ -163,7 +166,9 @@ def dropout_between_layers(config: Config, layer_output):
     if not (config.training and config.dropout):
         return layer_output
     if config.dropout != 1:
-        raise ValueError(f"the oracle cannot model dropout={config.dropout} in training mode (a random mask): only 0 or 1")
+        raise ValueError(
+            f"the oracle cannot model dropout={config.dropout} in training mode (a random mask): only 0 or 1"
+        )
     return np.zeros_like(layer_output)
 
 
@@ -202,7 +207,9 @@ def as_torch_state(config: Config, state: tuple):
     return state if config.mode == "LSTM" else state[0]
 
 
-def forward(config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengths=None, dialect: Dialect = TORCH):
+def forward(
+    config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengths=None, dialect: Dialect = TORCH
+):
     """What ``torch.nn.<mode>(**config)(x, h0)`` must return, as float64 arrays: (output, h_n), or
     (output, (h_n, c_n)) for LSTM.
 
@@ -219,7 +226,9 @@ def forward(config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengt
     state0 = tuple(layout.state_batch_of_one(s) for s in state0)
     lengths = np.full(N, L) if lengths is None else np.asarray(lengths)
     dtype = np.result_type(x, *state0, *weights.values())  # complex128 if anything is complex
-    output, state = run_layers(config, weights, x.astype(dtype), tuple(s.astype(dtype) for s in state0), lengths, dialect)
+    output, state = run_layers(
+        config, weights, x.astype(dtype), tuple(s.astype(dtype) for s in state0), lengths, dialect
+    )
     if not batched:
         state = tuple(s[:, 0] for s in state)
     return layout.from_time_major(config, output, batched), as_torch_state(config, state)
