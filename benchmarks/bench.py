@@ -20,21 +20,18 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCES = ["torch.nn:GRU", "torch.nn:RNN", "torch", "manual"]
 
 
+def pytest_args(impl: str, *args: str) -> list[str]:
+    """The arguments of ``pytest --pyargs conformance --rnn-impl=impl``, quiet, and ``args``."""
+    return ["--pyargs", "conformance", f"--rnn-impl={impl}", "-q", "-p", "no:warnings", *args]
+
+
+def pytest_command(impl: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", *pytest_args(impl, *args)]
+
+
 def pytest_run(impl: str, *args: str) -> tuple[float, int, int]:
     """Wall seconds, examples run, exit code of ``pytest --pyargs conformance --rnn-impl=impl``."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "conformance",
-        f"--rnn-impl={impl}",
-        "-q",
-        "-p",
-        "no:warnings",
-        "--hypothesis-show-statistics",
-        *args,
-    ]
+    cmd = pytest_command(impl, "--hypothesis-show-statistics", *args)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -139,18 +136,7 @@ def section_split(profile: str):
     rows = []
     for impl in ["torch.nn:GRU", "manual"]:
         timers = Timers()
-        pytest.main(
-            [
-                "--pyargs",
-                "conformance",
-                f"--rnn-impl={impl}",
-                "-q",
-                "-p",
-                "no:warnings",
-                f"--hypothesis-profile={profile}",
-            ],
-            plugins=[timers],
-        )
+        pytest.main(pytest_args(impl, f"--hypothesis-profile={profile}"), plugins=[timers])
         rest = timers.calls - timers.oracle - timers.impl
         rows.append(
             [
@@ -180,20 +166,9 @@ def catch(fault: str, clauses: set, profile: str, seed: int) -> list:
         report = Path(tmp, "report.json")
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         start = time.perf_counter()
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--pyargs",
-            "conformance",
-            f"--rnn-impl={fault}",
-            "-q",
-            "-p",
-            "no:warnings",
-            f"--hypothesis-profile={profile}",
-            f"--hypothesis-seed={seed}",
-            f"--rnn-report={report}",
-        ]
+        cmd = pytest_command(
+            fault, f"--hypothesis-profile={profile}", f"--hypothesis-seed={seed}", f"--rnn-report={report}"
+        )
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - start
         entries = (

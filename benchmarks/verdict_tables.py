@@ -18,40 +18,25 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCES = [
-    "manual",
-    "torch",
-    "torch.nn:GRU",
-    "torch.nn:RNN",
-    "torch.nn:LSTM",
-    "torch.nn:RNNCell",
-    "torch.nn:GRUCell",
-    "torch.nn:LSTMCell",
-]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench import pytest_command  # noqa: E402  (the checkout's, after sys.path)
+from tests.faults import CATALOGUE  # noqa: E402
+from tests.test_catalogue import REFERENCES  # noqa: E402
 
 
 def verdict_table(impl: str, profile: str, seed: int, extra: list[str]) -> dict[str, str]:
     """clause id -> verdict of one ``pytest --pyargs conformance --rnn-impl=impl`` run."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp, "report.json")
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--pyargs",
-            "conformance",
-            f"--rnn-impl={impl}",
-            "-q",
-            "-p",
-            "no:warnings",
+        args = (
             f"--hypothesis-profile={profile}",
             f"--hypothesis-seed={seed}",
             f"--rnn-report={report}",
             *extra,
-        ]
-        proc = subprocess.run(
-            cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
         )
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run(pytest_command(impl, *args), cwd=ROOT, capture_output=True, text=True, env=env)
         if not report.exists():
             return {"(no report)": f"rc={proc.returncode}: {(proc.stderr + proc.stdout).strip()[-300:]}"}
         clauses = json.loads(report.read_text())["implementations"][impl]["clauses"]
@@ -59,9 +44,6 @@ def verdict_table(impl: str, profile: str, seed: int, extra: list[str]) -> dict[
 
 
 def collect(profile: str, seed: int, extra: list[str]) -> dict:
-    sys.path.insert(0, str(ROOT))
-    from tests.faults import CATALOGUE
-
     impls = REFERENCES + sorted(CATALOGUE)
     with ThreadPoolExecutor(2) as pool:
         tables = list(pool.map(lambda impl: verdict_table(impl, profile, seed, extra), impls))

@@ -37,10 +37,8 @@ def torch_h0(case):
     return map_state(torch.from_numpy, case.h0)
 
 
-@ORACLE_SETTINGS
-@given(case=cases(configs(MODES, ("float64",))))
-def test_oracle_equals_torch(case):
-    module = torch_module(case)
+def assert_oracle_equals(module, case):
+    """The oracle's (output, h_n) for the case against the torch module's."""
     x = torch.from_numpy(case.x)
     with torch.no_grad():
         output, h_n = module(x) if case.h0 is None else module(x, torch_h0(case))
@@ -50,18 +48,15 @@ def test_oracle_equals_torch(case):
 
 
 @ORACLE_SETTINGS
+@given(case=cases(configs(MODES, ("float64",))))
+def test_oracle_equals_torch(case):
+    assert_oracle_equals(torch_module(case), case)
+
+
+@ORACLE_SETTINGS
 @given(case=cases(configs(MODES, ("float64",)), unbatched=True), data=st.data())
 def test_oracle_unbatched_equals_torch(case, data):
-    module = torch_module(case)
-    with torch.no_grad():
-        output, h_n = (
-            module(torch.from_numpy(case.x))
-            if case.h0 is None
-            else module(torch.from_numpy(case.x), torch_h0(case))
-        )
-    want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
-    assert_equal_f64(output, want_output)
-    assert_equal_f64(h_n, want_h_n)
+    assert_oracle_equals(torch_module(case), case)
 
 
 @ORACLE_SETTINGS
@@ -146,16 +141,7 @@ def test_lstm_oracle_on_a_hand_example():
 @given(case=cases(configs(MODES, ("float64",), num_layers=st.integers(2, 3), dropout=1.0, training=True)))
 def test_oracle_models_training_dropout_of_one_as_torch_does(case):
     """dropout = 1 in training mode: every layer above the first reads zeros (torch's mask is all zeros)."""
-    module = torch_module(case).train()
-    with torch.no_grad():
-        output, h_n = (
-            module(torch.from_numpy(case.x))
-            if case.h0 is None
-            else module(torch.from_numpy(case.x), torch_h0(case))
-        )
-    want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
-    assert_equal_f64(output, want_output)
-    assert_equal_f64(h_n, want_h_n)
+    assert_oracle_equals(torch_module(case).train(), case)
 
 
 def test_oracle_refuses_a_dropout_it_cannot_model():
