@@ -10,6 +10,7 @@ import numpy as np
 from . import calls
 from .registry import Call, Implementation
 from .spec.config import Config
+from .spec.layout import time_axis
 from .state import INITIAL_NAMES, map_state, parts
 
 #: What a PackedSequence's packing consists of; a packed call's output must share the input's.
@@ -234,7 +235,7 @@ def run(
         x_t, h0_t = non_contiguous(x_t, layout), map_state(lambda s: non_contiguous(s, layout), h0_t)
     total_length = None
     if lengths is not None:
-        total_length = x.shape[1 if config.batch_first else 0]
+        total_length = x.shape[time_axis(config)]
         x_t = pack(x_t, lengths, config, enforce_sorted)
     return call(impl, config, weights, x_t, h0_t, total_length=total_length)
 
