@@ -50,13 +50,15 @@ def collect(profile: str, seed: int, extra: list[str]) -> dict:
     return dict(zip(impls, tables))
 
 
-def diff(before: dict, after: dict) -> list[str]:
+def diff(before: dict, after: dict, renamed: dict[str, str]) -> list[str]:
+    """The verdicts that differ, but for those ``renamed`` (before -> after) says to expect."""
     lines = []
     for impl in sorted(set(before) | set(after)):
         a, b = before.get(impl, {}), after.get(impl, {})
         for clause in sorted(set(a) | set(b)):
-            if a.get(clause) != b.get(clause):
-                lines.append(f"{impl}  {clause}: {a.get(clause, '(absent)')} -> {b.get(clause, '(absent)')}")
+            was, now = a.get(clause, "(absent)"), b.get(clause, "(absent)")
+            if now not in (was, renamed.get(was)):
+                lines.append(f"{impl}  {clause}: {was} -> {now}")
     return lines
 
 
@@ -67,6 +69,13 @@ if __name__ == "__main__":
     parser.add_argument("--out", help="write the tables here")
     parser.add_argument("--diff", nargs=2, metavar=("BEFORE", "AFTER"))
     parser.add_argument(
+        "--renamed",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="a verdict renamed between BEFORE and AFTER, e.g. 'not claimed=not applicable'",
+    )
+    parser.add_argument(
         "--profile", default="catalogue", help="default: catalogue (the default profile without shrinking)"
     )
     parser.add_argument("--seed", type=int, default=0)
@@ -74,7 +83,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.diff:
         before, after = (json.loads(Path(p).read_text()) for p in args.diff)
-        changes = diff(before, after)
+        changes = diff(before, after, dict(r.split("=", 1) for r in args.renamed))
         print(
             "\n".join(changes)
             or f"identical: {len(before)} implementations, {sum(map(len, before.values()))} verdicts"
