@@ -20,13 +20,14 @@ ENTRY_POINT_GROUP = "rnn_conformance.implementations"
 
 
 class Call(Protocol):
-    """What an adapter's ``build`` returns: ``call(x, h0) -> (output, h_n)``, torch tensors or NumPy
-    arrays.
+    """What an adapter's ``build`` returns: ``call(x, h0) -> (output, h_n)``, torch tensors (on any
+    device, with any strides) or floating-point NumPy arrays; a list does as well as a tuple.
 
     ``x`` is laid out as the config says (batch_first, or unbatched ``(L, H_in)``) and may be a
-    ``PackedSequence``, in which case the output must be one with the input's batch_sizes and
-    indices. ``h0`` is None (zeros) or ``(num_layers*D, N, H_out)``; for LSTM h0 and h_n are the
-    tuples (h_0, c_0) and (h_n, c_n). A cell (``is_cell``) is called as ``call(x, hx)`` with x
+    ``PackedSequence``, in which case the output must be one holding the same sequences: any
+    packing that ``pad_packed_sequence`` unpacks to the input's lengths in the original order.
+    ``h0`` is None (zeros) or ``(num_layers*D, N, H_out)``; for LSTM h0 and h_n are the tuples
+    (h_0, c_0) and (h_n, c_n). A cell (``is_cell``) is called as ``call(x, hx)`` with x
     ``(N, H_in)`` or ``(H_in,)`` and returns h' (LSTM: (h', c')). It raises for input it refuses.
 
     Gradients (the ``grad.*`` clauses): it is built with weight tensors that require grad and

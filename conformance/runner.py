@@ -10,11 +10,9 @@ import numpy as np
 from . import calls
 from .registry import Call, Implementation
 from .spec.config import Config
-from .spec.layout import time_axis
-from .state import INITIAL_NAMES, map_state, parts
+from .spec.layout import describe_dims, output_dims, shape_of, state_dims, time_axis
+from .state import INITIAL_NAMES, STATE_NAMES, map_state, parts
 
-#: What a PackedSequence's packing consists of; a packed call's output must share the input's.
-PACKING_FIELDS = ("batch_sizes", "sorted_indices", "unsorted_indices")
 LAYOUTS = ("strided", "transposed")
 
 
@@ -22,21 +20,21 @@ class ImplementationError(AssertionError):
     """The implementation raised, hung, or returned something that is not (output, h_n)."""
 
 
-class Packing(NamedTuple):
-    """A packed call's packings, ``{field: tensor or None}`` for each of PACKING_FIELDS."""
+class Lengths(NamedTuple):
+    """A packed call's sequence lengths, in the original batch order: the output's and the input's."""
 
-    output: dict
-    input: dict
+    output: list
+    input: list
 
 
 class Result(NamedTuple):
     # float64 copies, in the implementation's layout (padded if the input was packed; None if the
-    # packed output's batch_sizes differ from the input's); a cell: h'
+    # packed output's sequences have other lengths than the input's); a cell: h'
     output: np.ndarray | None
     h_n: np.ndarray | tuple  # h_n, or (h_n, c_n) for LSTM; a cell: h' or (h', c')
     output_dtype: str | None
     h_n_dtype: str | tuple  # for LSTM (h_n's, c_n's)
-    packing: Packing | None = None  # a packed call's: the clauses compare output's with input's
+    lengths: Lengths | None = None  # a packed call's: the clauses compare the output's with the input's
 
 
 # --- calling ------------------------------------------------------------------------------------
@@ -132,28 +130,68 @@ def pack(x, lengths, config: Config, enforce_sorted: bool):
 # --- values out -----------------------------------------------------------------------------------
 
 
-def as_array(value, what: str) -> tuple[np.ndarray, str]:
+def readable(value, what: str) -> tuple[np.ndarray, str]:
+    """``value`` (a torch tensor on any device, a NumPy array, or anything with ``__array__``) as a
+    float64 NumPy copy, and its dtype's name; ImplementationError if it is none of these, holds no
+    floating-point values, or cannot be read (a tensor on the meta device)."""
     import torch
 
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().to(torch.float64).numpy(), str(value.dtype).removeprefix("torch.")
-    if isinstance(value, np.ndarray):
-        return value.astype(np.float64), str(value.dtype)
+        try:
+            array, dtype = value.detach().cpu(), str(value.dtype).removeprefix("torch.")
+        except Exception as e:
+            raise ImplementationError(f"{what} is a tensor on {value.device} that cannot be read: {e}") from e
+        if not array.is_floating_point():
+            raise ImplementationError(f"{what} has dtype {dtype}, but should be floating point")
+        return array.to(torch.float64).numpy(), dtype
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
+        try:
+            array = np.asarray(value)
+        except Exception as e:
+            raise ImplementationError(f"{what} is a {type(value).__name__} that cannot be read: {e}") from e
+        if not (np.issubdtype(array.dtype, np.floating) or array.dtype.name == "bfloat16"):
+            raise ImplementationError(
+                f"{what} is a {type(value).__name__} of dtype {array.dtype}, "
+                "but should hold floating-point values"
+            )
+        return array.astype(np.float64), str(array.dtype)
     raise ImplementationError(
         f"{what} is a {type(value).__name__}, but should be a torch.Tensor (or a NumPy array)"
     )
 
 
-def as_state(value, config: Config, what: str):
-    """h_n as an array, or for LSTM (h_n, c_n) as a tuple of arrays; and its dtype (for LSTM the
-    tuple of both parts' dtypes)."""
+def as_array(value, what: str, dims: tuple | None = None) -> tuple[np.ndarray, str]:
+    """``value`` read (see ``readable``) and, given its named ``dims``, of their shape."""
+    array, dtype = readable(value, what)
+    if dims is not None:
+        check_shape(array.shape, what, dims)
+    return array, dtype
+
+
+def check_shape(shape, what: str, dims: tuple):
+    """ImplementationError unless ``shape`` is that of the named ``dims``."""
+    if tuple(shape) != shape_of(dims):
+        raise ImplementationError(
+            f"{what} has shape {tuple(shape)}, but should be {shape_of(dims)}: {describe_dims(dims)}"
+        )
+
+
+def is_pair(value) -> bool:
+    """Two items, as a tuple or a list (equivalent forms of torch's tuples)."""
+    return isinstance(value, (tuple, list)) and len(value) == 2
+
+
+def as_state(value, config: Config, what: str, x_shape: tuple):
+    """h_n as an array, or for LSTM (h_n, c_n) as a tuple of arrays, of the shapes ``config`` and
+    the input's shape imply; and its dtype (for LSTM the tuple of both parts' dtypes)."""
     if config.mode != "LSTM":
-        return as_array(value, what)
-    if not (isinstance(value, tuple) and len(value) == 2):
+        return as_array(value, what, state_dims(config, x_shape))
+    if not is_pair(value):
         raise ImplementationError(
             f"{what} is a {type(value).__name__}, but should be the tuple (h_n, c_n) of an LSTM"
         )
-    (h, h_dtype), (c, c_dtype) = as_array(value[0], what), as_array(value[1], c_name(what))
+    h, h_dtype = as_array(value[0], what, state_dims(config, x_shape, 0))
+    c, c_dtype = as_array(value[1], c_name(what), state_dims(config, x_shape, 1))
     return (h, c), (h_dtype, c_dtype)
 
 
@@ -162,43 +200,71 @@ def c_name(what: str) -> str:
     return what.replace("h_n", "c_n").replace("h'", "c'")
 
 
-def packing_of(packed) -> dict:
-    return {field: getattr(packed, field) for field in PACKING_FIELDS}
+def input_shape(config: Config, x, total_length: int | None) -> tuple:
+    """The shape of the input ``x`` (a tensor, or packed: padded to ``total_length`` steps)."""
+    if total_length is None:
+        return tuple(x.shape)
+    batch = len(x.unsorted_indices) if x.unsorted_indices is not None else int(x.batch_sizes[0])
+    steps = (batch, total_length) if config.batch_first else (total_length, batch)
+    return (*steps, x.data.shape[-1])
 
 
 def unpack(output, packed_input, total_length: int, config: Config):
-    """(The packed output padded like the input, both packings). The output is None if its
-    batch_sizes differ from the input's: it may not even pad, and the clauses report the packing."""
-    import torch
-    from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+    """The packed output padded to ``total_length`` steps in the original batch order, and the
+    lengths of its sequences and of the input's. Any packing of the same sequences is accepted;
+    the output is None if the lengths differ (the clauses report them)."""
+    from torch.nn.utils.rnn import PackedSequence
 
     if not isinstance(output, PackedSequence):
         raise ImplementationError(
             f"output is a {type(output).__name__}, but should be a PackedSequence (the input was packed)"
         )
-    packing = Packing(packing_of(output), packing_of(packed_input))
-    if not torch.equal(output.batch_sizes.cpu(), packed_input.batch_sizes):
-        return None, packing
-    padded, _ = pad_packed_sequence(output, batch_first=config.batch_first, total_length=total_length)
-    return padded, packing
+    steps = int(packed_input.batch_sizes.sum())
+    width = output_dims(config, input_shape(config, packed_input, total_length))[-1]
+    as_array(output.data, "output.data", (("sum of the lengths", steps), width))
+    padded, lengths = padded_packed(output, max(total_length, len(output.batch_sizes)), config)
+    _, input_lengths = padded_packed(packed_input, total_length, config)
+    lengths = Lengths(lengths.tolist(), input_lengths.tolist())
+    return (padded if lengths.output == lengths.input else None), lengths
+
+
+def padded_packed(packed, total_length: int, config: Config):
+    """pad_packed_sequence of an implementation's PackedSequence; ImplementationError if it cannot."""
+    from torch.nn.utils.rnn import pad_packed_sequence
+
+    try:
+        return pad_packed_sequence(packed, batch_first=config.batch_first, total_length=total_length)
+    except Exception as e:
+        raise ImplementationError(
+            f"output is a PackedSequence that cannot be unpacked: pad_packed_sequence raised "
+            f"{type(e).__name__}: {e}"
+        ) from e
 
 
 def as_result(impl: Implementation, config: Config, returned, x, total_length: int | None) -> Result:
-    """What a forward call returned, checked and copied; a packed output padded to ``total_length``."""
+    """What a forward call returned, checked against the shapes the configuration and the input
+    imply, and copied; a packed output padded to ``total_length``."""
     __tracebackhide__ = True
+    x_shape = input_shape(config, x, total_length)
     if config.cell:
-        state, dtype = as_state(returned, config, "h'")
+        state, dtype = as_state(returned, config, "h'", x_shape)
         return Result(parts(state)[0], state, parts(dtype)[0], dtype)
-    if not (isinstance(returned, tuple) and len(returned) == 2):
+    if not is_pair(returned):
         raise ImplementationError(
-            f"{impl.name} returned a {type(returned).__name__}, but should return a tuple (output, h_n)"
+            f"{impl.name} returned a {type(returned).__name__}"
+            f"{f' of {len(returned)} items' if isinstance(returned, (tuple, list)) else ''}, "
+            "but should return a tuple (output, h_n)"
         )
-    output, packing = returned[0], None
+    output, lengths = returned[0], None
     if total_length is not None:
-        output, packing = unpack(output, x, total_length, config)
-    output, output_dtype = (None, None) if output is None else as_array(output, "output")
-    h_n, h_n_dtype = as_state(returned[1], config, "h_n")
-    return Result(output, h_n, output_dtype, h_n_dtype, packing)
+        output, lengths = unpack(output, x, total_length, config)
+    output, output_dtype = (
+        as_array(output, "output", output_dims(config, x_shape))
+        if lengths is None or lengths.output == lengths.input
+        else (None, None)
+    )
+    h_n, h_n_dtype = as_state(returned[1], config, "h_n", x_shape)
+    return Result(output, h_n, output_dtype, h_n_dtype, lengths)
 
 
 # --- forward ------------------------------------------------------------------------------------
@@ -252,19 +318,40 @@ def run_case(impl: Implementation, case, **changes) -> Result:
 # --- calls expected to raise ----------------------------------------------------------------------
 
 
-def refusal(impl: Implementation, config: Config, weights, x, h0=None) -> Exception | None:
+def refusal(impl: Implementation, config: Config, weights, x, h0=None, *, valid=None) -> Exception | None:
     """What ``impl`` built for ``config`` raised when called on ``x`` (and ``h0``): arrays, or tensors
-    given as they are; None if it returned. ImplementationError if building raised or a call hung."""
+    given as they are; None if it returned. ``valid`` (x, h0) is first called to show that what it
+    raises is a refusal of ``x`` and ``h0``: ImplementationError if building or that call raised,
+    or a call hung."""
     __tracebackhide__ = True
     weights, x, h0 = tensors(config, weights, x, h0)
-    built = checked(impl, without_grad(lambda: impl.build(config, weights)))
+    built = checked(
+        impl,
+        without_grad(lambda: impl.build(config, weights)),
+        f" when built for the valid configuration {config.mode} {config.module_kwargs()}, before any bad "
+        "input",
+    )
+    if valid is not None:
+        valid_x, valid_h0 = tensors(config, {}, *valid)[1:]
+        checked(
+            impl,
+            without_grad(lambda: built(valid_x, valid_h0)),
+            " on the valid input of the same configuration, before the bad input",
+        )
     return raised(impl, without_grad(lambda: built(x, h0)))
 
 
-def construction_refusal(impl: Implementation, config: Config, **extra) -> Exception | None:
+def construction_refusal(impl: Implementation, config: Config, *, valid: Config | None = None, **extra):
     """What ``impl.construct(config, **extra)`` raised, None if it returned; ImplementationError if
-    it hung."""
+    it hung, or if constructing for ``valid``, tried first, raised (then a refusal would say nothing
+    of ``extra`` or of what ``config`` changes)."""
     __tracebackhide__ = True
+    if valid is not None:
+        checked(
+            impl,
+            lambda: impl.construct(valid),
+            f" when constructed for the valid configuration {valid.module_kwargs()}, before the refused one",
+        )
     return raised(impl, lambda: impl.construct(config, **extra))
 
 
@@ -292,20 +379,21 @@ def grad_of(tensor, name: str, missing: set) -> np.ndarray:
     return as_array(tensor.grad, f"the gradient of {name}")[0]
 
 
-def differentiable_result(impl: Implementation, config: Config, result) -> list:
-    """[output, h_n] (LSTM: [output, h_n, c_n]) as tensors, or ImplementationError."""
+def differentiable_result(impl: Implementation, config: Config, result, x_shape: tuple) -> list:
+    """[output, h_n] (LSTM: [output, h_n, c_n]) as tensors of the right shapes, or ImplementationError."""
     import torch
 
-    ok = isinstance(result, tuple) and len(result) == 2
-    if ok and config.mode == "LSTM":
-        ok = isinstance(result[1], tuple) and len(result[1]) == 2
-    tensors = [result[0], *parts(result[1])] if ok else []
+    ok = is_pair(result) and (config.mode != "LSTM" or is_pair(result[1]))
+    tensors = [result[0], *(result[1] if config.mode == "LSTM" else [result[1]])] if ok else []
     if not (tensors and all(isinstance(t, torch.Tensor) for t in tensors)):
         want = "(output, (h_n, c_n))" if config.mode == "LSTM" else "(output, h_n)"
         raise ImplementationError(
             f"{impl.name} returned a {type(result).__name__}, "
             f"but should return torch tensors {want} to be differentiated"
         )
+    check_shape(tensors[0].shape, "output", output_dims(config, x_shape))
+    for part, (name, t) in enumerate(zip(STATE_NAMES, tensors[1:])):
+        check_shape(t.shape, name, state_dims(config, x_shape, part))
     return tensors
 
 
@@ -316,14 +404,17 @@ def backward(impl: Implementation, config: Config, weights, x, h0, grads) -> Cal
 
     with torch.enable_grad():
         built = impl.build(config, weights)
-        results = differentiable_result(impl, config, built(x, h0))
+        results = differentiable_result(impl, config, built(x, h0), tuple(x.shape))
         pairs = [(r, g) for r, g in zip(results, grads) if r.requires_grad]
         if not pairs:
             raise ImplementationError(
                 f"{impl.name}: neither output nor h_n requires grad, so nothing can be backpropagated "
                 f"(a forward-only implementation declares not_claimed = {{'gradients'}})"
             )
-        torch.autograd.backward([r for r, _ in pairs], [to_tensor(g, config).to(r.device) for r, g in pairs])
+        # in the result's own dtype: a wrong dtype is dtype.output_matches_input's to report
+        torch.autograd.backward(
+            [r for r, _ in pairs], [to_tensor(g, config).to(r.device, r.dtype) for r, g in pairs]
+        )
     return built
 
 

@@ -56,14 +56,26 @@ def test_without_a_time_limit_the_call_runs_in_the_callers_thread():
     assert calls.outcome(here, threading.current_thread) == calls.Returned(threading.current_thread())
 
 
-def test_the_runner_returns_the_packing_instead_of_judging_it():
+def test_the_runner_returns_the_lengths_instead_of_judging_them():
     dropped = resolve("tests.faults:PackedOutputIndicesDropped")
     got = runner.run_case(dropped, CASE, lengths=LENGTHS)
-    assert got.packing.output["sorted_indices"] is None and got.packing.output["unsorted_indices"] is None
-    assert torch.equal(got.packing.input["sorted_indices"], torch.tensor([1, 2, 0]))
-    assert torch.equal(got.packing.output["batch_sizes"], got.packing.input["batch_sizes"])
-    assert got.output.shape == (5, 3, 4)  # padded, in the (wrong) sorted order: the clause's to judge
-    assert runner.run_case(dropped, CASE).packing is None
+    assert got.lengths == runner.Lengths(output=[5, 3, 2], input=[2, 5, 3])  # unpacked in sorted order
+    assert got.output is None  # other sequences: the clause's to judge
+    assert runner.run_case(dropped, CASE).lengths is None
+    repacked = resolve("tests.returns:repacked")
+    got = runner.run_case(repacked, CASE, lengths=LENGTHS)
+    assert got.lengths == runner.Lengths(output=[2, 5, 3], input=[2, 5, 3])
+    assert got.output.shape == (5, 3, 4)
+
+
+def test_a_result_of_the_wrong_shape_is_refused_before_anything_reshapes_it():
+    longer = resolve("tests.returns:output_axis2_longer")
+    with pytest.raises(
+        runner.ImplementationError,
+        match=r"output has shape \(5, 3, 5\), but should be "
+        r"\(5, 3, 4\): \(L=5, N=3, D\*H_out=4\)",
+    ):
+        runner.run_case(longer, CASE)
 
 
 def test_refusal_returns_what_the_call_raised():
@@ -73,6 +85,44 @@ def test_refusal_returns_what_the_call_raised():
     assert runner.refusal(torch_gru, CASE.config, CASE.weights, CASE.x) is None
     assert isinstance(runner.construction_refusal(torch_gru, CASE.config, proj_size=2), ValueError)
     assert runner.construction_refusal(torch_gru, CASE.config) is None
+
+
+def test_a_refusal_of_the_valid_configuration_is_not_a_refusal_of_the_bad_input():
+    class NoBidirectionalGRU(torch.nn.GRU):
+        def __init__(self, *args, bidirectional=False, **kwargs):
+            if bidirectional:
+                raise ValueError("bidirectional is not supported")
+            super().__init__(*args, **kwargs)
+
+    refuses = impl(ModuleAdapter({"GRU": NoBidirectionalGRU}), "no-bidirectional-test")
+    config = CASE.config.replace(bidirectional=True)
+    weights = CASE.replace(config=config).weights
+    with pytest.raises(
+        runner.ImplementationError, match="raised ValueError when built for the valid configuration"
+    ):
+        runner.refusal(refuses, config, weights, np.zeros((5, 3, 7)), valid=(CASE.x, None))
+    with pytest.raises(runner.ImplementationError, match="raised ValueError when constructed for the valid"):
+        runner.construction_refusal(refuses, config, proj_size=2, valid=config)
+
+
+class RefusesEveryCall:
+    """Builds, then refuses every input: its refusal of a bad one says nothing."""
+
+    modes = ("GRU",)
+
+    def build(self, config, weights):
+        def call(x, h0):
+            raise NotImplementedError("bidirectional is not supported")
+
+        return call
+
+
+def test_a_call_that_refuses_the_valid_input_too_is_not_a_refusal_of_the_bad_one():
+    refuses = impl(RefusesEveryCall(), "refuses-every-call-test")
+    wide = np.zeros((5, 3, 7))
+    assert isinstance(runner.refusal(refuses, CASE.config, CASE.weights, wide), NotImplementedError)
+    with pytest.raises(runner.ImplementationError, match="raised NotImplementedError on the valid input"):
+        runner.refusal(refuses, CASE.config, CASE.weights, wide, valid=(CASE.x, None))
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,18 @@ OUT_OF_SCOPE = [
         "not claimed: x does not claim multi_layer, which stacking.chain is about",
     ),
     (
+        impl(not_claimed=frozenset({"initial_state"})),
+        "grad.h0",
+        Scope.NOT_CLAIMED,
+        "not claimed: x does not claim initial_state, which grad.h0 is about",
+    ),
+    (
+        impl(not_claimed=frozenset({"multi_layer"})),
+        "dropout.between_layers",
+        Scope.NOT_CLAIMED,
+        "not claimed: x does not claim multi_layer, which dropout.between_layers is about",
+    ),
+    (
         impl(),
         "dtype.reduced_precision",
         Scope.NOT_CLAIMED,

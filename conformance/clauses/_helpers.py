@@ -14,10 +14,10 @@ from .. import capabilities
 from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
 from ..runner import run_case
 from ..spec.clauses import CLAUSES
-from ..strategies import BATCH, SEQ_LEN, cases, configs
+from ..strategies import BATCH, CELL, SEQ_LEN, cases, configs
 
-#: One step of one layer in one direction from a given state: the cell clauses' configuration.
-ONE_STEP = dict(seq_len=1, with_h0=True, num_layers=1, bidirectional=False)
+#: draw_case's fields of a case rather than of its configuration, and their defaults.
+CASE_FIELDS = dict(seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False)
 
 # A slow example is not a conformance failure, and large cases are large on purpose; the
 # rnn_progress fixture is meant to span the examples of a test.
@@ -28,8 +28,8 @@ class Draws:
     """Hypothesis's ``data`` as a clause test sees it: ``draw`` as usual, and the test's progress
     (the rnn_progress fixture), where draw_case notes the cases it draws for the report."""
 
-    def __init__(self, data, progress):
-        self.data, self.progress = data, progress
+    def __init__(self, data, progress, clause_id):
+        self.data, self.progress, self.clause_id = data, progress, clause_id
 
     def draw(self, strategy, label=None):
         return self.data.draw(strategy, label=label)
@@ -51,7 +51,7 @@ def clause(clause_id: str):
         def test(impl, rnn_progress, data):
             rnn_progress.start_example()
             try:
-                return fn(impl.restricted(spec.modes), Draws(data, rnn_progress))
+                return fn(impl.restricted(spec.modes), Draws(data, rnn_progress, clause_id))
             except HypothesisException:  # assume(), not a failure
                 raise
             except Exception:
@@ -70,30 +70,25 @@ def clause(clause_id: str):
     return decorate
 
 
-def draw_case(
-    data,
-    impl,
-    *,
-    seq_len=SEQ_LEN,
-    batch=BATCH,
-    with_h0=st.booleans(),
-    unbatched=False,
-    label="case",
-    **config_fields,
-):
-    """Draw a case the implementation claims; keyword arguments pin configuration fields."""
-    config_fields = capabilities.restrict(impl, config_fields)
-    unbatched = config_fields.pop("unbatched", unbatched)
-    strategy = cases(
-        configs(impl.modes, capabilities.claimed_dtypes(impl), **config_fields),
-        seq_len=seq_len,
-        batch=batch,
-        with_h0=with_h0,
-        unbatched=unbatched,
-    )
+def draw_case(data, impl, *, cell=False, label="case", **fields):
+    """Draw a case the implementation claims; keyword arguments pin fields of the case (CASE_FIELDS)
+    or of its configuration (``cell``: a cell's). A pin of a not-claimed feature must go through
+    capabilities.within: a case using one is refused (DeclarationError)."""
+    fields = capabilities.restrict(impl, {**(CELL if cell else {}), **fields})
+    case_fields = {name: fields.pop(name, default) for name, default in CASE_FIELDS.items()}
+    strategy = cases(configs(impl.modes, capabilities.claimed_dtypes(impl), **fields), **case_fields)
     case = data.draw(strategy, label=label)
     data.progress.drew(case)
+    capabilities.refuse(impl, case, data.clause_id)
     return case
+
+
+def one_step(impl) -> dict:
+    """One step of one layer in one direction from a given state: the cell clauses' pins. Without
+    an initial state the step starts from zeros, which leaves W_hh to recurrence.carries_state."""
+    return dict(
+        seq_len=1, with_h0=capabilities.within(impl, "initial_state", True), num_layers=1, bidirectional=False
+    )
 
 
 def expected(case, weights=None, x=None, h0=None, lengths=None):

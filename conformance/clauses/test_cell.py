@@ -4,27 +4,22 @@ modules (torch.nn.RNNCell/GRUCell/LSTMCell) (CONTRACT.md, "Cells")."""
 import numpy as np
 from hypothesis import strategies as st
 
+from ..capabilities import within
 from ..compare import allowed_error, assert_close, assert_shape
 from ..runner import run_case
 from ..spec import oracle
 from ..state import parts
-from ..strategies import cases, cell_configs
-from ._helpers import ONE_STEP, assert_matches_oracle, clause, draw_case
+from ._helpers import assert_matches_oracle, clause, draw_case, one_step
 
 
 @clause("cell.elman")
 def test_cell_elman(impl, data):
-    assert_matches_oracle(impl, draw_case(data, impl, **ONE_STEP))
+    assert_matches_oracle(impl, draw_case(data, impl, **one_step(impl)))
 
 
 @clause("cell.matches_oracle")
 def test_cell_matches_oracle(impl, data):
-    case = data.draw(
-        cases(
-            cell_configs(impl.modes, impl.dtypes), seq_len=1, with_h0=st.booleans(), unbatched=st.booleans()
-        ),
-        label="case",
-    )
+    case = draw_case(data, impl, cell=True, seq_len=1, unbatched=within(impl, "unbatched", st.booleans()))
     got = run_case(impl, case)
     want = oracle.cell_forward(case.config, case.weights, case.x, case.h0)
     tol = allowed_error(case.config, 1, case.weights, case.x, case.h0, want)

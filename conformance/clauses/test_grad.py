@@ -13,6 +13,7 @@ direction is reached.
 
 from hypothesis import strategies as st
 
+from ..capabilities import within
 from ..gradients import Probe
 from ..spec.config import parameter_shapes
 from ..state import INITIAL_NAMES
@@ -26,13 +27,13 @@ PARAMETERS_PER_EXAMPLE = 4
 
 @clause("grad.input")
 def test_grad_input(impl, data):
-    probe = Probe(draw_case(data, impl, unbatched=UNBATCHED))
+    probe = Probe(draw_case(data, impl, unbatched=within(impl, "unbatched", UNBATCHED)))
     probe.check(probe.run(impl), "x", DIRECTIONS)
 
 
 @clause("grad.h0")
 def test_grad_h0(impl, data):
-    probe = Probe(draw_case(data, impl, unbatched=UNBATCHED, with_h0=True))
+    probe = Probe(draw_case(data, impl, unbatched=within(impl, "unbatched", UNBATCHED), with_h0=True))
     got = probe.run(impl)
     for name in INITIAL_NAMES:
         if name in probe.arrays:  # c_0: LSTM only
@@ -41,7 +42,7 @@ def test_grad_h0(impl, data):
 
 @clause("grad.weights")
 def test_grad_weights(impl, data):
-    case = draw_case(data, impl, unbatched=UNBATCHED)
+    case = draw_case(data, impl, unbatched=within(impl, "unbatched", UNBATCHED))
     names = data.draw(
         st.lists(
             st.sampled_from(list(parameter_shapes(case.config))),

@@ -4,12 +4,13 @@ untouched inputs, non-contiguous inputs (CONTRACT.md, bugs 2, 9, 10, 11)."""
 import numpy as np
 from hypothesis import strategies as st
 
+from ..capabilities import within
 from ..compare import Mismatch, assert_close, assert_output_close, assert_state_close
 from ..runner import LAYOUTS, call, run_case, tensors
 from ..spec import layout
 from ..spec.layout import output_axes
 from ..state import INITIAL_NAMES, STATE_NAMES, map_state, names, parts
-from ..strategies import BATCH_EDGES, TILE_EDGES, mostly
+from ..strategies import BATCH_EDGES, TILE_EDGES, as_strategy, mostly
 from ._helpers import clause, draw_case, tolerance
 
 LONG = st.integers(2, 12)
@@ -22,7 +23,8 @@ def state_rows(state, index):
 
 @clause("invariance.rows_independent")
 def test_invariance_rows_independent(impl, data):
-    case = draw_case(data, impl, batch=mostly(st.sampled_from(BATCH_EDGES), st.integers(2, 6)), with_h0=True)
+    batch = mostly(st.sampled_from(BATCH_EDGES), st.integers(2, 6))
+    case = draw_case(data, impl, batch=batch, with_h0=within(impl, "initial_state", True))
     rows = data.draw(
         st.lists(st.integers(0, case.batch - 1), max_size=2, unique=True), label="rows (besides the last)"
     )
@@ -61,15 +63,12 @@ def changed(case, steps):
 
 @clause("invariance.causal")
 def test_invariance_causal(impl, data):
-    bidirectional = data.draw(st.booleans(), label="bidirectional")
-    # Layer 2 of a bidirectional stack reads the reverse half, which sees the future: no causality there.
-    case = draw_case(
-        data,
-        impl,
-        seq_len=LONG,
-        bidirectional=bidirectional,
-        num_layers=1 if bidirectional else st.integers(1, 3),
+    bidirectional = data.draw(
+        as_strategy(within(impl, "bidirectional", st.booleans())), label="bidirectional"
     )
+    # Layer 2 of a bidirectional stack reads the reverse half, which sees the future: no causality there.
+    layers = 1 if bidirectional else within(impl, "multi_layer", st.integers(1, 3))
+    case = draw_case(data, impl, seq_len=LONG, bidirectional=bidirectional, num_layers=layers)
     t = data.draw(st.integers(0, case.seq_len - 2), label="t")
     base = run_case(impl, case)
     tol = tolerance(case, base.output, base.h_n)
@@ -138,9 +137,10 @@ def test_invariance_deterministic(impl, data):
 
 @clause("invariance.inputs_unmodified")
 def test_invariance_inputs_unmodified(impl, data):
-    case = draw_case(data, impl, with_h0=True)
+    case = draw_case(data, impl, with_h0=within(impl, "initial_state", True))
     weights, x, h0 = tensors(case.config, case.weights, case.x, case.h0)
-    given = {"x": x, **dict(zip(INITIAL_NAMES, parts(h0))), **weights}
+    state = {} if h0 is None else dict(zip(INITIAL_NAMES, parts(h0)))
+    given = {"x": x, **state, **weights}
     before = {name: t.clone() for name, t in given.items()}
     call(impl, case.config, weights, x, h0)
     for name, t in given.items():

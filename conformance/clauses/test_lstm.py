@@ -4,12 +4,12 @@ from hypothesis import strategies as st
 
 from ..compare import assert_shape
 from ..runner import run_case
-from ._helpers import ONE_STEP, assert_matches_oracle, clause, draw_case
+from ._helpers import assert_matches_oracle, clause, draw_case, one_step
 
 
 @clause("lstm.cell")
 def test_lstm_cell(impl, data):
-    assert_matches_oracle(impl, draw_case(data, impl, projection=False, **ONE_STEP))
+    assert_matches_oracle(impl, draw_case(data, impl, projection=False, **one_step(impl)))
 
 
 @clause("lstm.projection")

@@ -7,6 +7,9 @@ import os
 import sys
 import traceback
 
+from hypothesis.errors import FlakyFailure
+
+from ..capabilities import features
 from ..compare import Mismatch
 from ..diagnosis import reproduction
 from ..runner import ImplementationError
@@ -19,9 +22,33 @@ SUITE_DIR = os.path.dirname(os.path.dirname(__file__))  # conformance/: this sui
 
 
 def kind(exc) -> str:
+    """ "fails" for what the implementation did (every AssertionError: a Mismatch, an
+    ImplementationError; Hypothesis's flaky error when all its failures are such), else "error"."""
     if isinstance(exc, BaseExceptionGroup):
         return "fails" if all(kind(e) == "fails" for e in exc.exceptions) else "error"
     return "fails" if isinstance(exc, AssertionError) else "error"
+
+
+def nondeterministic(exc) -> bool:
+    """Hypothesis's flaky error over failures of the implementation: running the same example again
+    did not fail the same way, so the implementation's result changed from one call to the next."""
+    return isinstance(exc, FlakyFailure) and kind(exc) == "fails"
+
+
+def message(exc) -> str:
+    if not nondeterministic(exc):
+        return str(exc)
+    runs = [f"run {n}: {e}" for n, e in enumerate(exc.exceptions, 1)]
+    if len(exc.exceptions) == 1:
+        runs.append("run 2, the same example again: passed (within the tolerance this time)")
+    return "\n\n".join(
+        [
+            "nondeterministic: the same example gave different results when it was run again, so the "
+            "implementation's result changed from one call to the next (the same inputs must give the "
+            "same result; see invariance.deterministic)",
+            *runs,
+        ]
+    )
 
 
 def finite(v):
@@ -34,10 +61,11 @@ def record(impl, exc, progress, modes) -> dict:
     return {
         "kind": kind(exc),
         "exception": type(exc).__name__,
-        "message": str(exc),
+        "message": message(exc),
         "max_error": finite(getattr(exc, "max_error", None)),
         "tolerance": getattr(exc, "tolerance", None),
         "case": None if case is None else repr(case),
+        "features": None if case is None else features(case),
         "notes": list(getattr(exc, "__notes__", [])),
         "reproduction": None if case is None else reproduction(impl.name, modes, case),
         "first_failing_example": progress.first_failure,
@@ -60,9 +88,9 @@ def implementation_frames(exc) -> str:
 def section(impl, clause_id: str, exc, failure: dict) -> str | None:
     """The failure as pytest shows it, for what the suite itself raises (a mismatch, or an error
     of the implementation); None: pytest's own traceback."""
-    if not isinstance(exc, (Mismatch, ImplementationError)):
+    if not (isinstance(exc, (Mismatch, ImplementationError)) or nondeterministic(exc)):
         return None
-    parts = [f"{impl.name} fails clause {clause_id}: {CLAUSES[clause_id].statement}", "", str(exc)]
+    parts = [f"{impl.name} fails clause {clause_id}: {CLAUSES[clause_id].statement}", "", failure["message"]]
     frames = implementation_frames(exc)
     if frames:
         parts += ["", "the implementation raised here (innermost last):", frames.rstrip()]

@@ -9,6 +9,7 @@ from collections import defaultdict
 from hypothesis import settings
 
 from ..spec.clauses import CLAUSES
+from .hints import hints
 from .scope import Scope
 
 OUT_OF_SCOPE = ("skipped-unavailable", "not applicable", "not claimed")  # Scope.verdict
@@ -88,11 +89,14 @@ def write_tables(tr, session) -> None:
     """One table per implementation, in --rnn-impl order, each with its summary line."""
     results = verdicts(session.records)
     order = {impl.name: n for n, impl in enumerate(session.implementations())}  # as --rnn-impl gave them
+    by_name = {impl.name: impl for impl in session.implementations()}
     for impl, clauses in sorted(results.items(), key=lambda kv: order.get(kv[0], len(order))):
         tr.write_sep("=", f"RNN conformance verdicts: {impl}")
         for line in table(clauses):
             tr.write_line(line)
         tr.write_line(f"{impl}: {summary(clauses)}")
+        for hint in hints(by_name.get(impl), clauses):
+            tr.write_line(hint["message"])
     if session.options.report and session.records:
         tr.write_line(f"rnn-conformance report written to {session.options.report}")
 
@@ -141,6 +145,7 @@ def write_report(config, session) -> None:
                 "modes": sorted(impl.modes),
                 "not_claimed": sorted(impl.not_claimed),
                 "clauses": results.get(impl.name, {}),
+                "hints": hints(impl, results.get(impl.name, {})),
             }
             for impl in session.implementations()
         },

@@ -18,9 +18,8 @@ class Clause:
     modes: frozenset = ALL
     source: str = ""
     cell: bool = False  # checks a cell (torch.nn.RNNCell/GRUCell/LSTMCell) rather than a sequence module
-    requires: frozenset = (
-        frozenset()
-    )  # capabilities an implementation may declare it lacks (registry: not_claimed)
+    # capabilities every draw of the clause needs: not claiming one takes it out of scope (not claimed)
+    requires: frozenset = frozenset()
     dtypes: frozenset = frozenset()  # dtypes of which the implementation must claim one (empty: any)
     constructor: bool = False  # asks the constructor to refuse arguments: drop-in classes only
 
@@ -90,6 +89,7 @@ CLAUSES = {
             "Calling without h_0 equals calling with h_0 = zeros.",
             ALL,
             "CONTRACT.md, Layers",
+            requires=frozenset({"initial_state"}),
         ),
         Clause(
             "state.h0_used",
@@ -97,6 +97,7 @@ CLAUSES = {
             "equal the oracle started from it.",
             ALL,
             "CONTRACT.md, Layers",
+            requires=frozenset({"initial_state"}),
         ),
         Clause(
             "stacking.chain",
@@ -134,6 +135,7 @@ CLAUSES = {
             "what is carried and output.",
             LSTM,
             "CONTRACT.md, Cells and Layers",
+            requires=frozenset({"projection"}),
         ),
         Clause(
             "state.c_n_matches_oracle",
@@ -152,16 +154,18 @@ CLAUSES = {
         ),
         Clause(
             "packed.matches_oracle",
-            "PackedSequence input: the output is a PackedSequence with the input's batch_sizes and indices, "
-            "equal (unpacked) to the oracle with per-row lengths, padding zero; h_n at each row's own last "
-            "step, in the original order.",
+            "PackedSequence input: the output is a PackedSequence holding the same sequences "
+            "(pad_packed_sequence gives the input's lengths in the original batch order; any packing of them "
+            "is equivalent), equal to the oracle with per-row lengths, padding zero; h_n at each row's own "
+            "last step, in the original order.",
             ALL,
             "CONTRACT.md, Variable-length sequences; bug 5",
             requires=frozenset({"packed"}),
         ),
         Clause(
             "packed.each_row_alone",
-            "Each sequence of a PackedSequence batch gives the output and h_n of running it alone, unpadded.",
+            "Each sequence of a PackedSequence batch (unpacked in the original batch order, whatever the "
+            "output's packing) gives the output and h_n of running it alone, unpadded.",
             ALL,
             "CONTRACT.md, Variable-length sequences; bug 5",
             requires=frozenset({"packed"}),
@@ -194,6 +198,7 @@ CLAUSES = {
             "running x in one call (unidirectional): output concatenated, same final state.",
             ALL,
             "CONTRACT.md, Cells; bug 2",
+            requires=frozenset({"initial_state"}),
         ),
         Clause(
             "invariance.deterministic",
@@ -227,6 +232,7 @@ CLAUSES = {
             "(layers, batch, width; a prime bad size, a broadcastable 1, or the other one's width) raises.",
             ALL,
             "CONTRACT.md, Errors",
+            requires=frozenset({"initial_state"}),
         ),
         Clause("errors.input_rank", "An input of rank 1 or 4 raises.", ALL, "CONTRACT.md, Errors"),
         Clause("errors.zero_length", "A sequence of length 0 raises.", ALL, "CONTRACT.md, Errors"),
@@ -274,7 +280,7 @@ CLAUSES = {
             "output is not dropped.",
             ALL,
             "CONTRACT.md, Layers; bug 8",
-            requires=frozenset({"dropout"}),
+            requires=frozenset({"dropout", "multi_layer"}),
         ),
         Clause(
             "dtype.output_matches_input",
@@ -312,7 +318,7 @@ CLAUSES = {
             "direction by that layer and direction.",
             ALL,
             "CONTRACT.md, Layers, differentiated",
-            requires=frozenset({"gradients"}),
+            requires=frozenset({"gradients", "initial_state"}),
         ),
         Clause(
             "grad.weights",

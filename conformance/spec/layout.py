@@ -74,3 +74,42 @@ def state_axes(config: Config, state: np.ndarray) -> np.ndarray:
     """A state (h_n, c_n, ...) as (layer, direction, row, unit)."""
     state = state_batch_of_one(state)
     return state.reshape(config.num_layers, config.directions, state.shape[1], state.shape[2])
+
+
+# --- the shapes a configuration implies (checked before anything is reshaped) ----------------------
+
+
+def leading_dims(config: Config, x_shape: tuple) -> tuple:
+    """The named sizes of an input's axes but the last: (L, N), (N, L) with batch_first, or (L,)
+    unbatched; a cell's (N,), or () unbatched."""
+    lead = tuple(x_shape[:-1])
+    if config.cell:
+        names = ("N",)
+    elif len(lead) == 1:
+        names = ("L",)
+    else:
+        names = ("N", "L") if config.batch_first else ("L", "N")
+    return tuple(zip(names, lead))
+
+
+def output_dims(config: Config, x_shape: tuple) -> tuple:
+    """((name, size), ...) of the output for an input of shape ``x_shape`` (padded, if packed)."""
+    return (*leading_dims(config, x_shape), ("D*H_out", config.directions * config.h_out))
+
+
+def state_dims(config: Config, x_shape: tuple, part: int = 0) -> tuple:
+    """((name, size), ...) of part ``part`` (0: h, 1: c) of a final state, for an input of shape
+    ``x_shape``: (num_layers*D, N, width), without N unbatched; a cell's (N, H), or (H,)."""
+    width = ("H_out", config.h_out) if part == 0 else ("H", config.hidden_size)
+    if config.cell:
+        return (*leading_dims(config, x_shape), ("H", config.hidden_size))
+    rows = [dim for dim in leading_dims(config, x_shape) if dim[0] == "N"]
+    return (("num_layers*D", config.num_layers * config.directions), *rows, width)
+
+
+def shape_of(dims: tuple) -> tuple:
+    return tuple(size for _, size in dims)
+
+
+def describe_dims(dims: tuple) -> str:
+    return "(" + ", ".join(f"{name}={size}" for name, size in dims) + ")"
