@@ -1,5 +1,6 @@
 """Root conftest: the suite's own tests drive the plugin end to end with pytester."""
 
+import pytest
 from hypothesis import Phase, settings
 
 pytest_plugins = ["pytester"]
@@ -7,3 +8,12 @@ pytest_plugins = ["pytester"]
 # The fault catalogue needs to know *that* a fault is caught, not its minimal example:
 # skip shrinking (most of the time of a failing run) and the explain phase.
 settings.register_profile("catalogue", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+
+
+@pytest.fixture(autouse=True)
+def _hypothesis_profile_restored():
+    """An in-process run (pytester) loads its --hypothesis-profile for the whole process: the next
+    test in this process must not inherit it (the catalogue profile does not shrink)."""
+    name = settings.get_current_profile_name()
+    yield
+    settings.load_profile(name)
