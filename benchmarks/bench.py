@@ -2,7 +2,7 @@
 the serial vs pytest-xdist speed-up, and where the time goes (oracle, implementation, harness).
 
     python benchmarks/bench.py                      # everything, default Hypothesis profile
-    python benchmarks/bench.py --only split         # one section: runs, xdist, split, catalogue
+    python benchmarks/bench.py --only split         # one section: runs, xdist, isolation, split, catalogue
     python benchmarks/bench.py --profile rnn-fast
 """
 
@@ -67,34 +67,54 @@ def section_runs(profile: str):
     )
 
 
+def alternated(impl: str, first: list[str], second: list[str], repeats: int) -> tuple[list, list]:
+    """``repeats`` pairs of runs of ``impl`` with the ``first`` then the ``second`` arguments, each
+    with the same seed (the same examples): the machine's drift falls on both alike."""
+    seed = "--hypothesis-seed=0"
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(pytest_run(impl, seed, *first))
+        b.append(pytest_run(impl, seed, *second))
+    return a, b
+
+
+def compared(impl: str, a: list, b: list) -> list:
+    """A table row: medians of the two kinds of run, their ratio, each run's wall, the examples."""
+    from statistics import median
+
+    ma, mb = median(w for w, _, _ in a), median(w for w, _, _ in b)
+    runs = [" ".join(f"{w:.1f}" for w, _, _ in runs) for runs in (a, b)]
+    return [impl, f"{ma:.1f}", f"{mb:.1f}", f"{ma / mb:.2f}x", *runs, f"{a[0][1]} / {b[0][1]}"]
+
+
 def section_xdist(profile: str, repeats: int = 3):
     """Serial and -n 2 runs alternated ``repeats`` times; medians (the machine's own noise is a
     few seconds)."""
-    from statistics import median
-
-    rows = []
-    for impl in ["torch.nn:GRU", "torch"]:
-        seed = "--hypothesis-seed=0"  # the same examples in both runs
-        serial, parallel = [], []
-        for _ in range(repeats):
-            serial.append(pytest_run(impl, f"--hypothesis-profile={profile}", seed))
-            parallel.append(pytest_run(impl, f"--hypothesis-profile={profile}", seed, "-n", "2"))
-        s, p = median(w for w, _, _ in serial), median(w for w, _, _ in parallel)
-        rows.append(
-            [
-                impl,
-                f"{s:.1f}",
-                f"{p:.1f}",
-                f"{s / p:.2f}x",
-                " ".join(f"{w:.1f}" for w, _, _ in serial),
-                " ".join(f"{w:.1f}" for w, _, _ in parallel),
-                f"{serial[0][1]} / {parallel[0][1]}",
-            ]
-        )
+    profile_arg = f"--hypothesis-profile={profile}"
+    rows = [
+        compared(impl, *alternated(impl, [profile_arg], [profile_arg, "-n", "2"], repeats))
+        for impl in ["torch.nn:GRU", "torch"]
+    ]
     table(
         f"Serial vs pytest -n 2 (same seed; medians of {repeats} alternated runs)",
         ["implementation", "serial s", "-n 2 s", "speed-up", "serial runs", "-n 2 runs", "examples"],
         rows,
+    )
+
+
+def section_isolation(profile: str, repeats: int = 5):
+    """The cost of running each clause test in a forked child (--rnn-isolation=process, the
+    default) against running them in the test process (thread): alternated runs, medians."""
+    profile_arg = f"--hypothesis-profile={profile}"
+    impl = "torch.nn:GRU"
+    forked, here = alternated(
+        impl, [profile_arg, "--rnn-isolation=process"], [profile_arg, "--rnn-isolation=thread"], repeats
+    )
+    table(
+        f"Isolation: each clause test forked vs in the test process (same seed; medians of {repeats} "
+        "alternated runs; ratio > 1 is the cost)",
+        ["implementation", "forked s", "in-process s", "ratio", "forked runs", "in-process runs", "examples"],
+        [compared(impl, forked, here)],
     )
 
 
@@ -135,8 +155,10 @@ def section_split(profile: str):
 
     rows = []
     for impl in ["torch.nn:GRU", "manual"]:
-        timers = Timers()
-        pytest.main(pytest_args(impl, f"--hypothesis-profile={profile}"), plugins=[timers])
+        timers = Timers()  # its clocks run in this process: so do the clause tests
+        pytest.main(
+            pytest_args(impl, f"--hypothesis-profile={profile}", "--rnn-isolation=thread"), plugins=[timers]
+        )
         rest = timers.calls - timers.oracle - timers.impl
         rows.append(
             [
@@ -219,6 +241,7 @@ def section_catalogue(profile: str, seed: int = 0):
 SECTIONS = {
     "runs": section_runs,
     "xdist": section_xdist,
+    "isolation": section_isolation,
     "split": section_split,
     "catalogue": section_catalogue,
 }

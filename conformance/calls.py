@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -65,6 +66,17 @@ class CallThread:
 
 
 _threads: dict[str, CallThread] = {}
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
+    os.register_at_fork(after_in_child=_threads.clear)
+
+#: called with a description of each call (a callable giving it) as it starts, and with None as it
+#: ends; set in a forked clause test, whose process shows it if it dies (pytest_plugin/isolation.py)
+heartbeat: Callable[[Callable[[], str] | None], None] | None = None
+
+
+def stuck() -> bool:
+    """Whether a call is still running past its time limit (in a call thread that is still busy)."""
+    return any(thread.busy for thread in _threads.values())
 
 
 def thread_of(name: str) -> CallThread:
@@ -73,9 +85,19 @@ def thread_of(name: str) -> CallThread:
     return _threads[name]
 
 
-def outcome(impl: Implementation, fn: Callable[[], object]) -> Outcome:
+def outcome(impl: Implementation, fn: Callable[[], object], what: Callable[[], str] | None = None) -> Outcome:
     """What ``fn()``, a call of ``impl``, did: run in the implementation's call thread, Hung past
-    ``impl.time_limit`` (no limit: run here).
+    ``impl.time_limit`` (no limit: run here). ``what()`` describes the call in a few words."""
+    if heartbeat is not None:
+        heartbeat(what)
+    result = in_thread(impl, fn)
+    if heartbeat is not None:
+        heartbeat(None)
+    return result
+
+
+def in_thread(impl: Implementation, fn: Callable[[], object]) -> Outcome:
+    """``outcome`` without the heartbeat.
 
     A stuck call cannot be stopped: it is left running (in a daemon thread, which does not keep
     the process from exiting), and while it runs further calls of the same implementation are Hung

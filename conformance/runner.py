@@ -20,6 +20,14 @@ class ImplementationError(AssertionError):
     """The implementation raised, hung, or returned something that is not (output, h_n)."""
 
 
+class ImplementationTimedOut(ImplementationError):
+    """A call of the implementation ran past its time limit (--rnn-timeout)."""
+
+
+class ImplementationCrashed(ImplementationError):
+    """The process running the implementation died (a signal such as SIGSEGV, or an exit)."""
+
+
 class Lengths(NamedTuple):
     """A packed call's sequence lengths, in the original batch order: the output's and the input's."""
 
@@ -40,22 +48,23 @@ class Result(NamedTuple):
 # --- calling ------------------------------------------------------------------------------------
 
 
-def settled(impl: Implementation, fn) -> calls.Returned | calls.Raised:
-    """What ``fn()``, a call of ``impl``, returned or raised; ImplementationError if it hung. What
-    is not an Exception (KeyboardInterrupt, pytest's skip) goes on up as it is."""
+def settled(impl: Implementation, fn, what=None) -> calls.Returned | calls.Raised:
+    """What ``fn()``, a call of ``impl``, returned or raised; ImplementationTimedOut if it hung.
+    What is not an Exception (KeyboardInterrupt, pytest's skip) goes on up as it is. ``what()``
+    describes the call (see calls.outcome)."""
     __tracebackhide__ = True
-    outcome = calls.outcome(impl, fn)
+    outcome = calls.outcome(impl, fn, what)
     if isinstance(outcome, calls.Hung):
-        raise ImplementationError(outcome.why)
+        raise ImplementationTimedOut(outcome.why)
     if isinstance(outcome, calls.Raised) and not isinstance(outcome.error, Exception):
         raise outcome.error
     return outcome
 
 
-def checked(impl: Implementation, fn, during: str = ""):
+def checked(impl: Implementation, fn, during: str = "", what=None):
     """``fn()``'s value; ImplementationError if it raised (``during`` says when) or hung."""
     __tracebackhide__ = True
-    outcome = settled(impl, fn)
+    outcome = settled(impl, fn, what)
     if isinstance(outcome, calls.Returned):
         return outcome.value
     error = outcome.error
@@ -64,11 +73,30 @@ def checked(impl: Implementation, fn, during: str = ""):
     raise ImplementationError(f"{impl.name} raised {type(error).__name__}{during}: {error}") from error
 
 
-def raised(impl: Implementation, fn) -> Exception | None:
+def raised(impl: Implementation, fn, what=None) -> Exception | None:
     """What ``fn()`` raised, None if it returned; ImplementationError if it hung."""
     __tracebackhide__ = True
-    outcome = settled(impl, fn)
+    outcome = settled(impl, fn, what)
     return outcome.error if isinstance(outcome, calls.Raised) else None
+
+
+def described(value) -> str:
+    """A call argument in a few words: its type, dtype and shape."""
+    if value is None:
+        return "None"
+    if isinstance(value, (tuple, list)):
+        return f"({', '.join(map(described, value))})"
+    sizes = getattr(value, "batch_sizes", None)
+    if sizes is not None:  # a PackedSequence
+        return f"PackedSequence({described(value.data)}, batch_sizes={sizes.tolist()})"
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return type(value).__name__
+    return f"{str(getattr(value, 'dtype', '')).removeprefix('torch.')} {type(value).__name__}{tuple(shape)}"
+
+
+def call_of(config: Config, x, h0) -> str:
+    return f"built for {config.mode} {config.module_kwargs()}, called on x={described(x)}, h0={described(h0)}"
 
 
 def without_grad(fn):
@@ -276,7 +304,8 @@ def call(
     """Build ``impl`` with the weight tensors and call it on the tensors ``x`` (and ``h0``), as
     given. A packed ``x`` must give a packed output, padded back to ``total_length`` steps."""
     __tracebackhide__ = True
-    returned = checked(impl, without_grad(lambda: impl.build(config, weights)(x, h0)))
+    what = functools.partial(call_of, config, x, h0)
+    returned = checked(impl, without_grad(lambda: impl.build(config, weights)(x, h0)), what=what)
     return as_result(impl, config, returned, x, total_length)
 
 
@@ -330,6 +359,7 @@ def refusal(impl: Implementation, config: Config, weights, x, h0=None, *, valid=
         without_grad(lambda: impl.build(config, weights)),
         f" when built for the valid configuration {config.mode} {config.module_kwargs()}, before any bad "
         "input",
+        what=lambda: f"built for {config.mode} {config.module_kwargs()}",
     )
     if valid is not None:
         valid_x, valid_h0 = tensors(config, {}, *valid)[1:]
@@ -337,8 +367,9 @@ def refusal(impl: Implementation, config: Config, weights, x, h0=None, *, valid=
             impl,
             without_grad(lambda: built(valid_x, valid_h0)),
             " on the valid input of the same configuration, before the bad input",
+            what=functools.partial(call_of, config, valid_x, valid_h0),
         )
-    return raised(impl, without_grad(lambda: built(x, h0)))
+    return raised(impl, without_grad(lambda: built(x, h0)), functools.partial(call_of, config, x, h0))
 
 
 def construction_refusal(impl: Implementation, config: Config, *, valid: Config | None = None, **extra):
@@ -351,8 +382,13 @@ def construction_refusal(impl: Implementation, config: Config, *, valid: Config 
             impl,
             lambda: impl.construct(valid),
             f" when constructed for the valid configuration {valid.module_kwargs()}, before the refused one",
+            what=lambda: f"constructed for {valid.module_kwargs()}",
         )
-    return raised(impl, lambda: impl.construct(config, **extra))
+    return raised(
+        impl,
+        lambda: impl.construct(config, **extra),
+        lambda: f"constructed for {config.module_kwargs()} {extra}",
+    )
 
 
 # --- gradients (backpropagation through time) ---------------------------------------------------
@@ -427,7 +463,12 @@ def run_with_grad(impl: Implementation, config: Config, weights, x, h0, grad_out
     leaves = {name: leaf(w, config) for name, w in weights.items()}
     x_t, h0_t = leaf(x, config), map_state(lambda s: leaf(s, config), h0)
     grads = [grad_output, *parts(grad_h_n)]
-    built = checked(impl, lambda: backward(impl, config, leaves, x_t, h0_t, grads), " in forward or backward")
+    built = checked(
+        impl,
+        lambda: backward(impl, config, leaves, x_t, h0_t, grads),
+        " in forward or backward",
+        lambda: f"{call_of(config, x_t, h0_t)}, then backward",
+    )
     params = getattr(built, "parameters", leaves)
     unknown = sorted(set(weights) - set(params))
     if unknown:

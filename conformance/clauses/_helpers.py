@@ -12,7 +12,8 @@ from hypothesis.errors import HypothesisException
 
 from .. import capabilities
 from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
-from ..runner import run_case
+from ..pytest_plugin.failures import rerun_note
+from ..runner import ImplementationCrashed, ImplementationTimedOut, run_case
 from ..spec.clauses import CLAUSES
 from ..strategies import BATCH, CELL, SEQ_LEN, cases, configs
 
@@ -35,6 +36,30 @@ class Draws:
         return self.data.draw(strategy, label=label)
 
 
+class Stop(BaseException):
+    """Ends a clause test at once, past Hypothesis (which shrinks what an Exception fails, and would
+    rerun a crash or a hang at each step): ``error`` fails it, None passes it (its budget is spent)."""
+
+    def __init__(self, error: BaseException | None = None):
+        self.error = error
+
+
+def stopped(given_test):
+    """``given_test`` with Stop turned back into its error, or into a pass."""
+
+    @functools.wraps(given_test)
+    def test(*args, **kwargs):
+        __tracebackhide__ = True
+        try:
+            return given_test(*args, **kwargs)
+        except Stop as stop:
+            if stop.error is not None:
+                raise stop.error from None
+            return None
+
+    return test
+
+
 def clause(clause_id: str):
     """Mark a test as the check of one clause; it receives ``impl`` (restricted to the clause's
     modes) and Hypothesis's ``data`` for labelled draws."""
@@ -51,12 +76,22 @@ def clause(clause_id: str):
         def test(impl, rnn_progress, data):
             rnn_progress.start_example()
             try:
-                return fn(impl.restricted(spec.modes), Draws(data, rnn_progress, clause_id))
+                fn(impl.restricted(spec.modes), Draws(data, rnn_progress, clause_id))
             except HypothesisException:  # assume(), not a failure
                 raise
-            except Exception:
-                rnn_progress.failed()
+            except (ImplementationCrashed, ImplementationTimedOut) as e:
+                rnn_progress.failed(e)
+                e.add_note(rerun_note(impl, spec, rnn_progress))
+                raise Stop(e) from None
+            except Exception as e:
+                rnn_progress.failed(e)
                 raise
+            # At the end of an example that passed, not at the start of the next: Hypothesis takes an
+            # example that ends before it has drawn what an earlier one drew for flakiness.
+            if rnn_progress.spent():
+                rnn_progress.cut = True
+                error, rnn_progress.cases[:] = rnn_progress.failure or (None, rnn_progress.cases)
+                raise Stop(error)
 
         # wraps() would have pytest and Hypothesis read fn's own signature, which lacks the fixture.
         test.__signature__ = inspect.signature(test, follow_wrapped=False)
@@ -65,7 +100,7 @@ def clause(clause_id: str):
         # suite's plugin layers --rnn-database onto it, in pytest_configure, before collection) with
         # this suite's overrides; a settings object copies the profile in force when it is made.
         clause_settings = settings(deadline=None, suppress_health_check=SUPPRESSED)
-        return pytest.mark.rnn_clause(clause_id)(clause_settings(given(data=st.data())(test)))
+        return pytest.mark.rnn_clause(clause_id)(stopped(clause_settings(given(data=st.data())(test))))
 
     return decorate
 

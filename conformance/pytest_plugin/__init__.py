@@ -6,13 +6,17 @@ run's records are kept by the object registered for the run) and, with xdist onl
 
 from __future__ import annotations
 
+import functools
+import signal
+import threading
 import warnings
 
 import pytest
 
 from .. import profiles
 from ..spec.clauses import CLAUSES
-from . import failures, options, verdicts
+from . import failures, isolation, options, verdicts
+from .isolation import BEACON
 from .scope import decide
 from .session import PROGRESS, SESSION, Progress, Session
 from .workers import XdistHooks, is_worker, is_xdist_controller
@@ -35,8 +39,35 @@ def pytest_configure(config):
         config.pluginmanager.register(XdistHooks(), "rnn-conformance-xdist")
     session = config.stash[SESSION] = Session.start(config)
     config.pluginmanager.register(session, "rnn-conformance-session")  # its pytest_runtest_logreport
-    if not is_xdist_controller(config):  # the controller resolves them later: XdistHooks.pytest_collection
+    if is_worker(config):
+        session.workers = config.workerinput.get("workercount", 1)
+    else:
+        session.terminal = config.pluginmanager.get_plugin("terminalreporter")
+        on_sigterm(config)
+    if is_xdist_controller(config):  # the controller resolves them later: XdistHooks.pytest_collection
+        session.workers = getattr(config.option, "numprocesses", None) or 1
+    else:
         session.implementations()
+
+
+def on_sigterm(config) -> None:
+    """SIGTERM, handled as Ctrl-C is: the run stops, and the verdicts so far are written. The flag
+    stops it even where the exception is swallowed (raised inside a finalizer, which Python ignores):
+    no clause test starts after it, and a forked one is stopped within a second."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def terminate(signum, frame):
+        isolation.stopping = "terminated (SIGTERM)"
+        raise isolation.Terminated(isolation.stopping)
+
+    before = signal.signal(signal.SIGTERM, terminate)
+
+    def restore():
+        signal.signal(signal.SIGTERM, before)
+        isolation.stopping = None
+
+    config.add_cleanup(restore)
 
 
 def pytest_report_header(config):
@@ -79,11 +110,47 @@ def pytest_collection_modifyitems(config, items):
             )
 
 
+def pytest_collection_finish(session):
+    if not is_xdist_controller(session.config):
+        workers = getattr(session.config, "workerinput", {}).get("workercount", 1)
+        session.config.stash[SESSION].collected(session.items, workers)
+
+
 @pytest.fixture
 def rnn_progress(request) -> Progress:
     """The clause test's progress, kept on its item for its report; it spans the test's examples."""
-    progress = request.node.stash[PROGRESS] = Progress()
+    impl, stash = request.node.callspec.params["impl"], request.node.stash
+    share = request.config.stash[SESSION].share(impl.name)
+    progress = stash[PROGRESS] = Progress(share, beacon=stash.get(BEACON, None))
     return progress
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A clause test in a child process of its own (isolation.py), unless it is skipped anyway or
+    its implementation cannot be forked (--rnn-isolation=thread, CUDA, no fork())."""
+    if isolation.stopping:
+        raise isolation.Terminated(isolation.stopping)
+    props = dict(item.user_properties)
+    if "rnn_clause" not in props or "rnn_scope" in props:
+        return None
+    impl = item.callspec.params["impl"]
+    if isolation.why_not(impl, item.config.stash[SESSION].options.isolation):
+        return None
+    budgets = item.config.stash[SESSION].budgets
+    isolation.run_protocol(item, nextitem, budgets, functools.partial(died, item))
+    return True
+
+
+def died(item, error, examples: int, case) -> tuple[str, list]:
+    """A clause test whose process died or was killed: its failure's text and report properties."""
+    impl, spec = item.callspec.params["impl"], CLAUSES[dict(item.user_properties)["rnn_clause"]]
+    progress = Progress()
+    progress.examples, progress.first_failure, progress.cases = examples, examples, [case] if case else []
+    error.add_note(failures.rerun_note(impl, spec, progress))
+    failure = failures.record(impl, error, progress, item.config.stash[SESSION].options.modes)
+    text = failures.section(impl, spec.id, error, failure) or f"{type(error).__name__}: {error}"
+    return text, [("rnn_examples", examples), ("rnn_failure", failure)]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -94,10 +161,13 @@ def pytest_runtest_makereport(item, call):
     props = dict(item.user_properties)
     if "rnn_clause" not in props or call.when != "call":
         return report
-    progress = item.stash.get(PROGRESS, Progress())
+    progress, impl = item.stash.get(PROGRESS, Progress()), item.callspec.params["impl"]
     extra = [("rnn_examples", progress.examples)]
+    if progress.cut:
+        cut = {"share_s": round(progress.share, 3), "after_examples": progress.examples}
+        extra.append(("rnn_budget_cut", cut))
     if report.failed and call.excinfo is not None:
-        impl, exc = item.callspec.params["impl"], call.excinfo.value
+        exc = call.excinfo.value
         failure = failures.record(impl, exc, progress, item.config.stash[SESSION].options.modes)
         report.longrepr = failures.section(impl, props["rnn_clause"], exc, failure) or report.longrepr
         extra.append(("rnn_failure", failure))
@@ -113,5 +183,9 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
     config = session.config
-    if config.stash[SESSION].options.report and not is_worker(config):
-        verdicts.write_report(config, config.stash[SESSION])
+    if is_worker(config):
+        return
+    rnn = config.stash[SESSION]
+    rnn.incomplete = verdicts.incompleteness(rnn, session.shouldfail or session.shouldstop)
+    if rnn.options.report:
+        verdicts.write_report(config, rnn)

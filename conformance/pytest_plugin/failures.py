@@ -12,7 +12,7 @@ from hypothesis.errors import FlakyFailure
 from ..capabilities import features
 from ..compare import Mismatch
 from ..diagnosis import reproduction
-from ..runner import ImplementationError
+from ..runner import ImplementationCrashed, ImplementationError, ImplementationTimedOut
 from ..spec.clauses import CLAUSES
 
 if sys.version_info < (3, 11):  # a builtin from 3.11 on; Hypothesis depends on the backport before
@@ -21,12 +21,18 @@ if sys.version_info < (3, 11):  # a builtin from 3.11 on; Hypothesis depends on 
 SUITE_DIR = os.path.dirname(os.path.dirname(__file__))  # conformance/: this suite's own frames
 
 
+STOPPED = {ImplementationCrashed: "crashed", ImplementationTimedOut: "timed out"}
+
+
 def kind(exc) -> str:
-    """ "fails" for what the implementation did (every AssertionError: a Mismatch, an
-    ImplementationError; Hypothesis's flaky error when all its failures are such), else "error"."""
+    """ "crashed" or "timed out" where the implementation's process died or a call hung, "fails" for
+    anything else the implementation did (every AssertionError: a Mismatch, an ImplementationError;
+    Hypothesis's flaky error when all its failures are such), else "error"."""
     if isinstance(exc, BaseExceptionGroup):
-        return "fails" if all(kind(e) == "fails" for e in exc.exceptions) else "error"
-    return "fails" if isinstance(exc, AssertionError) else "error"
+        kinds = {kind(e) for e in exc.exceptions}
+        return next((k for k in ("error", *STOPPED.values()) if k in kinds), "fails")
+    stopped = next((name for cls, name in STOPPED.items() if isinstance(exc, cls)), None)
+    return stopped or ("fails" if isinstance(exc, AssertionError) else "error")
 
 
 def nondeterministic(exc) -> bool:
@@ -72,6 +78,17 @@ def record(impl, exc, progress, modes) -> dict:
     }
 
 
+def rerun_note(impl, spec, progress) -> str:
+    """Where a crash or a hang happened, and how to run it again."""
+    case = f"\nthe case drawn when it happened: {progress.cases[-1]!r}" if progress.cases else ""
+    return (
+        f"It happened at example {progress.examples} of clause {spec.id}.{case}\nRerun the clause alone: "
+        f"rnn-conformance {impl.name} -k {spec.test_name} (with the run's --hypothesis-seed, if it had one, "
+        "for the same examples), or run the reproduction below in a Python process of its own: it calls "
+        "the implementation on that case"
+    )
+
+
 def implementation_frames(exc) -> str:
     """The traceback of what an implementation raised, without this suite's own frames."""
     cause = exc.__cause__
@@ -90,7 +107,8 @@ def section(impl, clause_id: str, exc, failure: dict) -> str | None:
     of the implementation); None: pytest's own traceback."""
     if not (isinstance(exc, (Mismatch, ImplementationError)) or nondeterministic(exc)):
         return None
-    parts = [f"{impl.name} fails clause {clause_id}: {CLAUSES[clause_id].statement}", "", failure["message"]]
+    verb = {"crashed": "crashed in", "timed out": "timed out in"}.get(failure["kind"], "fails")
+    parts = [f"{impl.name} {verb} clause {clause_id}: {CLAUSES[clause_id].statement}", "", failure["message"]]
     frames = implementation_frames(exc)
     if frames:
         parts += ["", "the implementation raised here (innermost last):", frames.rstrip()]
@@ -99,7 +117,9 @@ def section(impl, clause_id: str, exc, failure: dict) -> str | None:
     if failure["reproduction"]:
         parts += [
             "",
-            "Reproduce it (the shrunk case, run against the oracle):",
+            "Reproduce it (the shrunk case, run against the oracle):"
+            if failure["kind"] == "fails"
+            else "The case, as a plain forward call (the clause derived the call in progress above from it):",
             "",
             *("    " + line for line in failure["reproduction"].splitlines()),
         ]

@@ -12,7 +12,7 @@ from ..capabilities import SETTINGS, claimed_dtypes
 from ..spec.clauses import CLAUSES
 from ..spec.config import DTYPES, MODES
 
-FAILED = ("fails", "error")
+FAILED = ("fails", "error", "crashed", "timed out")
 MODE = "mode "  # a cell kind as a feature: "mode RNN_RELU"
 NONLINEARITY = {"RNN_RELU": "nonlinearity='relu'", "RNN_TANH": "nonlinearity='tanh'"}
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from .. import capabilities
+from .isolation import ISOLATIONS
 
 IMPL = "--rnn-impl"
 KIND = "--rnn-kind"
@@ -17,6 +18,8 @@ REPORT = "--rnn-report"
 NOT_CLAIMED = "--rnn-not-claimed"
 SKIPS = "--rnn-skips"
 TIMEOUT = "--rnn-timeout"
+ISOLATION = "--rnn-isolation"
+BUDGET = "--rnn-budget"
 DATABASE_VARIABLE = "RNN_CONFORMANCE_DATABASE"
 
 
@@ -78,7 +81,24 @@ def add(parser) -> None:
         metavar="SECONDS",
         type=float,
         default=60.0,
-        help="an implementation call running longer fails its clause (default 60; 0: no limit)",
+        help="an implementation call running longer is stopped and its clause 'timed out' (default 60; 0: no "
+        "limit)",
+    )
+    group.addoption(
+        ISOLATION,
+        choices=ISOLATIONS,
+        default="process",
+        help="process (default): the clause tests run in a forked child process, so that a crash is its "
+        "clause's verdict ('crashed') and a stuck test is stopped ('timed out'); thread: in this process, "
+        "with torch's own thread count (a crash ends the run)",
+    )
+    group.addoption(
+        BUDGET,
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="wall time per implementation, shared out across its clauses (an equal share of what is left "
+        "each); a clause whose share is spent stops drawing and passes on the examples it ran",
     )
 
 
@@ -101,6 +121,8 @@ class Options:
     report: str | None
     skips: str | None
     time_limit: float | None  # seconds; None: no limit
+    isolation: str = "process"
+    budget: float | None = None  # seconds per implementation; None: no budget
 
     @classmethod
     def read(cls, config) -> Options:
@@ -118,4 +140,12 @@ class Options:
             report=config.getoption(REPORT),
             skips=config.getoption(SKIPS),
             time_limit=config.getoption(TIMEOUT) or None,
+            isolation=config.getoption(ISOLATION),
+            budget=positive(config.getoption(BUDGET), BUDGET),
         )
+
+
+def positive(value: float | None, option: str) -> float | None:
+    if value is not None and value <= 0:
+        raise pytest.UsageError(f"{option}: {value:g} is not a positive number of seconds")
+    return value

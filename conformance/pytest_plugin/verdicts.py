@@ -14,9 +14,19 @@ from .scope import Scope
 
 OUT_OF_SCOPE = ("skipped-unavailable", "not applicable", "not claimed")  # Scope.verdict
 #: strongest first: a clause checked by several tests takes the first verdict any of them has
-VERDICTS = ("error", "fails", "conforms", *OUT_OF_SCOPE)
+VERDICTS = ("error", "crashed", "timed out", "fails", "conforms", "not run", *OUT_OF_SCOPE)
 #: the order of the summary line
-SUMMARY = ("conforms", "fails", "error", "not applicable", "not claimed", "skipped-unavailable")
+SUMMARY = (
+    "conforms",
+    "fails",
+    "crashed",
+    "timed out",
+    "error",
+    "not run",
+    "not applicable",
+    "not claimed",
+    "skipped-unavailable",
+)
 
 
 def skip_reason(report) -> str:
@@ -31,23 +41,30 @@ def record(report, props) -> dict:
         verdict = Scope(props["rnn_scope"]).verdict if "rnn_scope" in props else "not claimed"
         reason = props.get("rnn_reason") or skip_reason(report)
         return {"verdict": verdict, "reason": reason, "nodeid": report.nodeid}
-    examples = props.get("rnn_examples", 0)
+    ran = {"examples": props.get("rnn_examples", 0), "seconds": report.duration, "nodeid": report.nodeid}
+    if "rnn_budget_cut" in props:
+        ran["budget_cut"] = props["rnn_budget_cut"]
     if report.failed:
         failure = props.get("rnn_failure") or {"kind": "error", "message": str(report.longrepr)[-2000:]}
-        if report.when != "call":
+        if report.when != "call" and failure["kind"] != "crashed":
             failure = {**failure, "kind": "error"}
-        return {"verdict": failure["kind"], "failure": failure, "examples": examples, "nodeid": report.nodeid}
+        return {"verdict": failure["kind"], "failure": failure, **ran}
     if report.when == "call":
-        return {"verdict": "conforms", "examples": examples, "nodeid": report.nodeid}
+        return {"verdict": "conforms", **ran}
     return {}
 
 
-def verdicts(records: dict) -> dict:
-    """impl -> clause id -> {statement, verdict, examples, tests, failure?, reason?}, in catalogue order."""
+def verdicts(records: dict, unrun: dict | None = None) -> dict:
+    """impl -> clause id -> {statement, verdict, examples, seconds, tests, failure?, reason?,
+    budget_cut?}, in catalogue order; ``unrun`` ((impl, clause id) -> a record, see
+    Session.unrun) stands for a clause whose tests left no record."""
+    records = {key: [r for r in recs if r] for key, recs in records.items()}
+    for key, substitute in (unrun or {}).items():
+        if not records.get(key):
+            records[key] = [substitute]
     result = defaultdict(dict)
     order = list(CLAUSES)
     for (impl, clause_id), recs in sorted(records.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
-        recs = [r for r in recs if r]
         if recs:
             result[impl][clause_id] = verdict(clause_id, recs)
     return dict(result)
@@ -58,8 +75,12 @@ def verdict(clause_id: str, recs: list) -> dict:
         "statement": CLAUSES[clause_id].statement,
         "verdict": min((r["verdict"] for r in recs), key=VERDICTS.index),
         "examples": sum(r.get("examples", 0) for r in recs),
+        "seconds": round(sum(r.get("seconds", 0.0) for r in recs), 3),
         "tests": sorted({r["nodeid"] for r in recs}),
     }
+    cuts = [r["budget_cut"] for r in recs if "budget_cut" in r]
+    if cuts:
+        entry["budget_cut"] = cuts[0]
     failures = [r["failure"] for r in recs if "failure" in r]
     if failures:
         entry["failure"] = failures[0]
@@ -76,29 +97,61 @@ def summary(clauses: dict) -> str:
     return ", ".join(f"{counts[v]} {v}" for v in SUMMARY if counts[v])
 
 
+def examples(entry: dict) -> str:
+    """The examples column: ``40 cut`` where the budget stopped the clause."""
+    return f"{entry['examples']}{' cut' if 'budget_cut' in entry else ''}"
+
+
 def table(clauses: dict) -> list[str]:
     id_w = max(len("clause"), *(len(c) for c in clauses))
     v_w = max(len("verdict"), *(len(e["verdict"]) for e in clauses.values()))
-    lines = [f"{'clause':<{id_w}}  {'verdict':<{v_w}}  {'examples':>8}  statement"]
+    lines = [f"{'clause':<{id_w}}  {'verdict':<{v_w}}  {'examples':>8}  {'seconds':>7}  statement"]
     for clause_id, e in clauses.items():
-        lines.append(f"{clause_id:<{id_w}}  {e['verdict']:<{v_w}}  {e['examples']:>8}  {e['statement']}")
+        lines.append(
+            f"{clause_id:<{id_w}}  {e['verdict']:<{v_w}}  {examples(e):>8}  {e.get('seconds', 0):>7.1f}  "
+            f"{e['statement']}"
+        )
+    return lines
+
+
+def footnotes(clauses: dict, session) -> list[str]:
+    """The lines under a table: where the budget cut clauses, and whether the run is incomplete."""
+    lines = []
+    cut = [c for c, e in clauses.items() if "budget_cut" in e]
+    if cut:
+        lines.append(
+            f"cut: {len(cut)} clauses stopped drawing when their share of --rnn-budget="
+            f"{session.options.budget:g} s was spent; they passed on the examples they ran"
+        )
+    if session.incomplete:
+        lines.append(f"incomplete: {session.incomplete}")
     return lines
 
 
 def write_tables(tr, session) -> None:
     """One table per implementation, in --rnn-impl order, each with its summary line."""
-    results = verdicts(session.records)
+    results = verdicts(session.records, session.unrun())
     order = {impl.name: n for n, impl in enumerate(session.implementations())}  # as --rnn-impl gave them
     by_name = {impl.name: impl for impl in session.implementations()}
     for impl, clauses in sorted(results.items(), key=lambda kv: order.get(kv[0], len(order))):
         tr.write_sep("=", f"RNN conformance verdicts: {impl}")
-        for line in table(clauses):
+        hint_lines = [hint["message"] for hint in hints(by_name.get(impl), clauses)]
+        lines = [*table(clauses), f"{impl}: {summary(clauses)}", *hint_lines, *footnotes(clauses, session)]
+        for line in lines:
             tr.write_line(line)
-        tr.write_line(f"{impl}: {summary(clauses)}")
-        for hint in hints(by_name.get(impl), clauses):
-            tr.write_line(hint["message"])
     if session.options.report and session.records:
         tr.write_line(f"rnn-conformance report written to {session.options.report}")
+
+
+def incompleteness(session, stop) -> str | None:
+    """Why the run's verdicts are not all there (None: they are): it was interrupted or stopped
+    (``stop``: pytest's -x/--maxfail reason), or clause tests it collected did not run."""
+    reasons = [session.stopped or (stop if isinstance(stop, str) else None)]
+    missing = sum(1 for r in session.unrun().values() if r["verdict"] == "not run")
+    if missing:
+        reasons.append(f"{missing} clauses not run")
+    reasons = [r for r in reasons if r]
+    return "; ".join(reasons) or None
 
 
 def versions() -> dict:
@@ -127,6 +180,8 @@ def settings_in_force(config, options) -> dict:
         "derandomize": s.derandomize,
         "seed": seed,
         "timeout_s": options.time_limit,
+        "isolation": options.isolation,
+        "budget_s": options.budget,
         "not_claimed": sorted(options.not_claimed),
         "skips": options.skips,
     }
@@ -134,9 +189,11 @@ def settings_in_force(config, options) -> dict:
 
 def write_report(config, session) -> None:
     """The JSON report (--rnn-report): versions, settings, and per implementation its clauses' verdicts."""
-    results = verdicts(session.records)
+    results = verdicts(session.records, session.unrun())
     report = {
         "tool": "rnn-conformance",
+        "complete": session.incomplete is None,
+        "incomplete_reason": session.incomplete,
         "versions": versions(),
         "settings": settings_in_force(config, session.options),
         "implementations": {

@@ -46,3 +46,9 @@ class XdistHooks:
         before would hold every worker back as long. The controller does not collect."""
         session.config.stash[SESSION].implementations()
         return (yield)
+
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        """On the controller: the clause tests to run, so that those a stopped run left are "not run"."""
+        session = node.config.stash[SESSION]
+        if not session.expected:
+            session.expect(ids)
