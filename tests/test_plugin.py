@@ -18,10 +18,18 @@ def test_header_names_implementation_versions_and_settings(pytester):
     result.stdout.fnmatch_lines(
         [
             "rnn-conformance: torch *, hypothesis *, numpy *",
-            "  implementation torch.nn:GRU: torch.nn.modules.rnn.GRU on cpu; modes GRU; dtypes float32, "
-            "float64",
-            "  hypothesis profile *: max_examples=*, derandomize=*, deadline=*",
+            "  implementation torch.nn:GRU: torch.nn.modules.rnn.GRU on cpu; modes GRU; dtypes checked "
+            "float32, float64",
+            "  hypothesis profile *: max_examples=*, derandomize=*; the clauses have no deadline *",
         ]
+    )
+    assert "deadline=" not in result.stdout.str()
+
+
+def test_header_lists_the_dtypes_left_after_declarations(pytester):
+    result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-not-claimed=float64", "--collect-only")
+    result.stdout.fnmatch_lines(
+        ["  implementation torch.nn:GRU: torch.nn.modules.rnn.GRU on cpu; modes GRU; dtypes checked float32"]
     )
 
 
@@ -82,7 +90,7 @@ def test_every_clause_has_a_test_and_a_readme_row():
 
 def test_rnn_dtypes_states_what_a_drop_in_class_claims(pytester):
     result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-dtypes=float64,bfloat16", "--collect-only")
-    result.stdout.fnmatch_lines(["  implementation torch.nn:GRU: * dtypes bfloat16, float64"])
+    result.stdout.fnmatch_lines(["  implementation torch.nn:GRU: * dtypes checked bfloat16, float64"])
     result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-dtypes=float8")
     assert result.ret != 0
     result.stderr.fnmatch_lines(["*unknown dtype(s) float8*"])

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import settings
 
 from .. import capabilities, profiles
+from ..capabilities import claimed_dtypes
 from ..spec.clauses import CLAUSES
 from .isolation import why_not
 from .options import BUDGET, Options
@@ -199,7 +200,7 @@ def suite_lines(names, impls, controller: bool) -> list[str]:
     for impl in impls:
         lines.append(
             f"  implementation {impl.name}: {impl.description}; {'cell ' if impl.is_cell else ''}"
-            f"modes {', '.join(sorted(impl.modes))}; dtypes {', '.join(sorted(impl.dtypes))}"
+            f"modes {', '.join(sorted(impl.modes))}; dtypes checked {', '.join(sorted(claimed_dtypes(impl)))}"
         )
         reason = impl.unavailable()
         if reason:
@@ -207,7 +208,7 @@ def suite_lines(names, impls, controller: bool) -> list[str]:
     s, profile = settings.default, settings.get_current_profile_name()
     lines.append(
         f"  hypothesis profile {profile!r}: max_examples={s.max_examples}, "
-        f"derandomize={s.derandomize}, deadline={s.deadline}"
+        f"derandomize={s.derandomize}; the clauses have no deadline (a slow example is not a failure)"
     )
     return lines
 
