@@ -91,6 +91,46 @@ def fmt(v: float) -> str:
     return "NaN" if np.isnan(v) else f"{v:.6g}"
 
 
+#: Machine epsilon of each dtype (NumPy has no bfloat16): a difference in these units says whether it
+#: is rounding (a few eps), another precision (float32 arithmetic under float64 is ~1e8 float64 eps,
+#: a few float32 eps) or a wrong formula.
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "bfloat16": 2.0**-7, "float16": 2.0**-10}
+
+
+def distinct(got: float, want: float) -> tuple[str, str]:
+    """``got`` and ``want`` with the fewest significant digits (at least 6) that tell them apart."""
+    if np.isnan(got) or np.isnan(want) or got == want:
+        return fmt(got), fmt(want)
+    for digits in range(6, 18):
+        g, w = f"{got:.{digits}g}", f"{want:.{digits}g}"
+        if g != w:
+            break
+    return g, w
+
+
+def in_eps(diff: float, want: float, dtype: str | None) -> str:
+    """The difference in units of the dtype's eps relative to the value; under float64, also in
+    float32's, where that is what it looks like."""
+    if dtype not in EPS or not (np.isfinite(diff) and np.isfinite(want)) or want == 0:
+        return ""
+    units = diff / (EPS[dtype] * abs(want))
+    text = f"; {units:.3g} {dtype} eps of the value"
+    float32_units = diff / (EPS["float32"] * abs(want))
+    if dtype == "float64" and 0.05 <= float32_units <= 64:
+        text += f", {float32_units:.2g} float32 eps: about what a float32 computation would give"
+    return text
+
+
+def got_should_be(got: float, want: float, tol: float, dtype: str | None) -> str:
+    """ "got X, but should be Y (difference D, allowed T; N eps of the value)", with as many digits
+    as it takes for X and Y to differ on the page."""
+    g, w = distinct(got, want)
+    diff = abs(got - want)
+    return (
+        f"got {g}, but should be {w} (difference {fmt(diff)}, allowed {tol:.2g}{in_eps(diff, want, dtype)})"
+    )
+
+
 def assert_close(
     got: np.ndarray,
     want: np.ndarray,
@@ -99,8 +139,10 @@ def assert_close(
     what: str,
     axes: tuple[str, ...],
     against: str = "the oracle",
+    dtype: str | None = None,
 ):
-    """``got`` and ``want`` already in named-axes form (see output_axes, state_axes)."""
+    """``got`` and ``want`` already in named-axes form (see output_axes, state_axes); ``dtype`` the
+    one computed in, for the differences in eps."""
     __tracebackhide__ = True
     with np.errstate(invalid="ignore"):
         err = np.where(got == want, 0.0, np.abs(got - want))  # equal infinities are equal
@@ -114,12 +156,12 @@ def assert_close(
         f"{what} differs from {against}: {len(where)} of {bad.size} values "
         f"({100 * len(where) / bad.size:.1f}%) are off by more than the allowed {tol:.2g}",
         f"  largest error {fmt(err[worst])} at {describe(axes, worst)}: "
-        f"got {fmt(got[worst])}, but should be {fmt(want[worst])}",
+        f"{got_should_be(got[worst], want[worst], tol, dtype)}",
     ]
     if first != worst:
         lines.append(
             f"  earliest divergence (errors carry forward through time and layers: look here first): "
-            f"{describe(axes, first)}: got {fmt(got[first])}, but should be {fmt(want[first])}"
+            f"{describe(axes, first)}: {got_should_be(got[first], want[first], tol, dtype)}"
         )
     nonfinite = ~np.isfinite(got)
     if nonfinite.any():
@@ -148,9 +190,8 @@ STATE_AXES = ("layer", "direction", "row", "unit")
 def assert_output_close(config: Config, got, want, tol, what="output", against="the oracle"):
     __tracebackhide__ = True
     assert_shape(got, want.shape, what=what)
-    assert_close(
-        output_axes(config, got), output_axes(config, want), tol, what=what, axes=OUTPUT_AXES, against=against
-    )
+    got, want = output_axes(config, got), output_axes(config, want)
+    assert_close(got, want, tol, what=what, axes=OUTPUT_AXES, against=against, dtype=config.dtype)
 
 
 def assert_state_close(config: Config, got, want, tol, what="h_n", against="the oracle"):
@@ -165,9 +206,8 @@ def assert_state_close(config: Config, got, want, tol, what="h_n", against="the 
     assert_shape(
         got, want.shape, what=what, why=f"({what} is (num_layers*D, N, width) whatever batch_first says)"
     )
-    assert_close(
-        state_axes(config, got), state_axes(config, want), tol, what=what, axes=STATE_AXES, against=against
-    )
+    got, want = state_axes(config, got), state_axes(config, want)
+    assert_close(got, want, tol, what=what, axes=STATE_AXES, against=against, dtype=config.dtype)
 
 
 # --- gradients ------------------------------------------------------------------------------------
@@ -203,8 +243,8 @@ def assert_derivative_close(got: float, want: float, tol: float, *, what: str, a
     err = abs(got - want)
     if err <= tol:  # False for NaN
         return
+    g, w = distinct(got, want)
     raise Mismatch(
-        f"gradient of {what}: the directional derivative along {along} got {fmt(got)}, but should be "
-        f"{fmt(want)} "
+        f"gradient of {what}: the directional derivative along {along} got {g}, but should be {w} "
         f"(off by {fmt(err)}, {fmt(err / abs(want)) if want else 'inf'} relative; allowed {tol:.2g}){note}"
     )

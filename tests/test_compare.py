@@ -81,3 +81,21 @@ def test_equal_infinities_are_equal_but_inf_against_finite_is_not():
     got = want.copy()
     want[0, 0, 0] = 1e30
     assert "got inf, but should be 1e+30" in message(assert_output_close, BIDIR, got, want, 1e-6)
+
+
+def test_values_are_printed_until_they_differ_with_the_difference_in_eps():
+    """A float64 claim computed in float32: six digits would print the same number twice."""
+    want = np.full((1, 1, 6), 0.8952041952156121)
+    got = want.astype(np.float32).astype(np.float64)
+    text = message(assert_output_close, BIDIR, got, want, 1e-13)
+    line = next(line for line in text.splitlines() if "largest error" in line)
+    assert "got 0.8952042, but should be 0.8952042" not in line
+    assert "got 0.89520419, but should be 0.8952042 (difference 8.7761e-09, allowed 1e-13; " in line
+    assert "float64 eps of the value, 0.082 float32 eps: about what a float32 computation would give" in line
+
+
+def test_a_difference_far_from_float32_rounding_is_not_called_float32():
+    want = np.full((1, 1, 6), 0.5)
+    text = message(assert_output_close, BIDIR, want + 0.25, want, 1e-13)
+    assert "got 0.75, but should be 0.5 (difference 0.25, allowed 1e-13; " in text
+    assert "float32 eps" not in text

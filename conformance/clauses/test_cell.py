@@ -25,4 +25,6 @@ def test_cell_matches_oracle(impl, data):
     tol = allowed_error(case.config, 1, case.weights, case.x, case.h0, want)
     for name, g, w in zip(("h'", "c'"), parts(got.h_n), parts(want)):
         assert_shape(g, w.shape, what=name)
-        assert_close(np.atleast_2d(g), np.atleast_2d(w), tol, what=name, axes=("row", "unit"))
+        assert_close(
+            np.atleast_2d(g), np.atleast_2d(w), tol, what=name, axes=("row", "unit"), dtype=case.config.dtype
+        )

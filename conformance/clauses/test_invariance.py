@@ -81,6 +81,7 @@ def test_invariance_causal(impl, data):
         what=f"output up to step {t} (forward direction) after x changed from step {t + 1} on",
         axes=("step", "row", "direction", "unit"),
         against="the output before the change",
+        dtype=case.config.dtype,
     )
     if bidirectional:
         earlier = output_axes(case.config, run_case(impl, case, x=changed(case, slice(0, t + 1))).output)
@@ -91,6 +92,7 @@ def test_invariance_causal(impl, data):
             what=f"output from step {t + 1} on (reverse direction) after x changed up to step {t}",
             axes=("step", "row", "direction", "unit"),
             against="the output before the change",
+            dtype=case.config.dtype,
         )
 
 

@@ -58,6 +58,7 @@ def test_state_h_n_is_last_output(impl, data):
         what="h_n of the top layer",
         axes=("direction", "row", "unit"),
         against="the output at the last step (forward) / step 0 (reverse)",
+        dtype=case.config.dtype,
     )
 
 
