@@ -85,6 +85,7 @@ def clause(clause_id: str):
                 raise Stop(e) from None
             except Exception as e:
                 rnn_progress.failed(e)
+                e.rnn_cases = list(rnn_progress.cases)  # its own, when Hypothesis reports several failures
                 raise
             # At the end of an example that passed, not at the start of the next: Hypothesis takes an
             # example that ends before it has drawn what an earlier one drew for flakiness.

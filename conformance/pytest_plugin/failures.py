@@ -57,13 +57,32 @@ def message(exc) -> str:
     )
 
 
+def distinct_failures(exc) -> list | None:
+    """The failures of Hypothesis's report of several distinct ones (an exception group that is not
+    its flaky error), when each is one the suite states; else None."""
+    if not isinstance(exc, BaseExceptionGroup) or isinstance(exc, FlakyFailure):
+        return None
+    if all(isinstance(e, (Mismatch, ImplementationError)) or nondeterministic(e) for e in exc.exceptions):
+        return list(exc.exceptions)
+    return None
+
+
 def finite(v):
     return None if v is None or not math.isfinite(v) else v
 
 
 def record(impl, exc, progress, modes) -> dict:
-    """What the report says of a failure; ``modes``: --rnn-kind, for the reproduction snippet."""
-    case = progress.cases[0] if progress.cases else None
+    """What the report says of a failure; ``modes``: --rnn-kind, for the reproduction snippet. Several
+    distinct failures: the first one's record, with ``failures``, every one's."""
+    several = distinct_failures(exc)
+    if several:
+        each = [record(impl, e, progress, modes) for e in several]
+        text = f"Hypothesis found {len(each)} distinct failures:\n\n" + "\n\n".join(
+            f"{n}. {failure['message']}" for n, failure in enumerate(each, 1)
+        )
+        return {**each[0], "kind": kind(exc), "message": text, "failures": each}
+    cases = getattr(exc, "rnn_cases", None) or progress.cases
+    case = cases[0] if cases else None
     return {
         "kind": kind(exc),
         "exception": type(exc).__name__,
@@ -104,11 +123,25 @@ def implementation_frames(exc) -> str:
 
 def section(impl, clause_id: str, exc, failure: dict) -> str | None:
     """The failure as pytest shows it, for what the suite itself raises (a mismatch, or an error
-    of the implementation); None: pytest's own traceback."""
+    of the implementation; several distinct ones, each with its own case and reproduction); None:
+    pytest's own traceback."""
+    several = distinct_failures(exc)
+    if several:
+        heading = f"{impl.name} fails clause {clause_id}: {CLAUSES[clause_id].statement}"
+        parts = [heading, "", f"Hypothesis found {len(several)} distinct failures, each with its own case:"]
+        for n, (e, each) in enumerate(zip(several, failure["failures"]), 1):
+            parts += ["", f"--- failure {n} of {len(several)} ---", "", *details(e, each)]
+        return "\n".join(parts)
     if not (isinstance(exc, (Mismatch, ImplementationError)) or nondeterministic(exc)):
         return None
     verb = {"crashed": "crashed in", "timed out": "timed out in"}.get(failure["kind"], "fails")
-    parts = [f"{impl.name} {verb} clause {clause_id}: {CLAUSES[clause_id].statement}", "", failure["message"]]
+    heading = f"{impl.name} {verb} clause {clause_id}: {CLAUSES[clause_id].statement}"
+    return "\n".join([heading, "", *details(exc, failure)])
+
+
+def details(exc, failure: dict) -> list[str]:
+    """A failure's lines: its message, the implementation's frames, the notes, the reproduction."""
+    parts = [failure["message"]]
     frames = implementation_frames(exc)
     if frames:
         parts += ["", "the implementation raised here (innermost last):", frames.rstrip()]
@@ -123,4 +156,4 @@ def section(impl, clause_id: str, exc, failure: dict) -> str | None:
             "",
             *("    " + line for line in failure["reproduction"].splitlines()),
         ]
-    return "\n".join(parts)
+    return parts

@@ -399,10 +399,9 @@ def run_protocol(item, nextitem, budgets, failure_of) -> None:
             item, ended.seconds, failure_of(*cause(ended, child.beacon))
         )
     except Exception as e:  # a defect of this suite: this test's verdict is "error", the run goes on
-        error = RuntimeError(
-            f"rnn-conformance could not run the test in a child process: {type(e).__name__}: {e}"
-        )
-        reports = failed_reports(item, time.monotonic() - began, failure_of(error, 0, None))
+        error = f"rnn-conformance could not run the test in a child process: {type(e).__name__}: {e}"
+        failure = {"kind": "error", "message": error}  # not failure_of: it may be what broke
+        reports = failed_reports(item, time.monotonic() - began, (error, [("rnn_failure", failure)]))
     for report in reports:
         ihook.pytest_runtest_logreport(report=report)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)

@@ -1,0 +1,42 @@
+"""Several distinct failures in one clause: each is reported with its own statement, case and
+reproduction, in the text and in the JSON (issue 12, item 3)."""
+
+import json
+
+import torch
+
+from .helpers import run_suite
+
+
+class TwoBugs(torch.nn.GRU):
+    """torch.nn.GRU with two unrelated bugs: it raises for bidirectional=True, and adds 1 to the
+    output of a stack of more than one layer."""
+
+    def forward(self, x, hx=None):
+        if self.bidirectional:
+            raise NotImplementedError("bidirectional is not implemented")
+        output, h_n = super().forward(x, hx)
+        return (output + 1 if self.num_layers > 1 else output), h_n
+
+
+def test_each_distinct_failure_has_its_own_case_and_reproduction(pytester, tmp_path):
+    path = tmp_path / "report.json"
+    name = "tests.test_failure_reports:TwoBugs"
+    result, _ = run_suite(
+        pytester, name, "-k", "output_matches_oracle", "--hypothesis-seed=0", f"--rnn-report={path}"
+    )
+    failure = json.loads(path.read_text())["implementations"][name]["clauses"]["output.matches_oracle"][
+        "failure"
+    ]
+    each = failure["failures"]
+    assert failure["kind"] == "fails" and len(each) == 2
+    assert failure["message"].startswith("Hypothesis found 2 distinct failures:")
+    raised, mismatch = sorted(each, key=lambda f: f["exception"] != "ImplementationError")
+    assert "bidirectional=True" in raised["case"] and "raised NotImplementedError" in raised["message"]
+    assert "num_layers=2" in mismatch["case"] and "bidirectional=False" in mismatch["case"]
+    assert "output differs from the oracle" in mismatch["message"]
+    assert raised["reproduction"] != mismatch["reproduction"]
+    text = result.stdout.str()
+    assert "Hypothesis found 2 distinct failures, each with its own case:" in text
+    assert "--- failure 1 of 2 ---" in text and "--- failure 2 of 2 ---" in text
+    assert text.count("Reproduce it (the shrunk case, run against the oracle):") == 2
