@@ -45,6 +45,7 @@ ISOLATIONS = ("process", "thread")
 GRACE = 10.0
 HEADER = struct.Struct("QQII")  # beats, examples, the lengths of the case and of the call that follow
 CASE_ROOM, CALL_ROOM = 1 << 15, 1 << 12  # bytes for the last case drawn (pickled), the call in progress
+CASE_AT, CALL_AT = HEADER.size, HEADER.size + CASE_ROOM  # where each is on the page
 EXIT_BROKEN = 70  # the child could not run the protocol or send its reports: a defect of the suite
 BEACON = pytest.StashKey["Beacon"]()
 STOPPING = {signal.SIGINT, signal.SIGTERM}
@@ -64,12 +65,10 @@ class Beacon:
         self.page = mmap.mmap(-1, HEADER.size + CASE_ROOM + CALL_ROOM)  # anonymous, shared after fork
 
     def update(self, examples=None, case=None, call=None) -> None:
+        """Write what is given (bytes that fit their room), and count a beat."""
         beats, *now = HEADER.unpack_from(self.page)
-        for n, (value, start, room) in enumerate(
-            [(case, HEADER.size, CASE_ROOM), (call, HEADER.size + CASE_ROOM, CALL_ROOM)], start=1
-        ):
-            if value is not None:
-                data = value[:room] if len(value) <= room or n == 2 else b""
+        for n, (data, start) in enumerate([(case, CASE_AT), (call, CALL_AT)], start=1):
+            if data is not None:
                 self.page[start : start + len(data)] = data
                 now[n] = len(data)
         if examples is not None:
@@ -80,11 +79,12 @@ class Beacon:
         self.update(examples=number, case=b"", call=b"")
 
     def drew(self, case) -> None:
-        self.update(case=pickle.dumps(case.replace()))  # without the arrays a case caches
+        data = pickle.dumps(case.replace())  # without the arrays a case caches
+        self.update(case=data if len(data) <= CASE_ROOM else b"")
 
     def called(self, what) -> None:
         """calls.heartbeat: a call starts (``what()`` describes it) or ends (None)."""
-        self.update(call=b"" if what is None else what().encode())
+        self.update(call=b"" if what is None else what().encode()[:CALL_ROOM])
 
     def beats(self) -> int:
         return HEADER.unpack_from(self.page)[0]
@@ -93,10 +93,8 @@ class Beacon:
         """The examples begun, the case drawn last (None: none, or too large to keep) and the call in
         progress ("" if none)."""
         _, examples, case_length, call_length = HEADER.unpack_from(self.page)
-        case = pickle.loads(self.page[HEADER.size : HEADER.size + case_length]) if case_length else None
-        call = self.page[HEADER.size + CASE_ROOM : HEADER.size + CASE_ROOM + call_length].decode(
-            errors="replace"
-        )
+        case = pickle.loads(self.page[CASE_AT : CASE_AT + case_length]) if case_length else None
+        call = self.page[CALL_AT : CALL_AT + call_length].decode(errors="replace")
         return examples, case, call
 
 
@@ -308,15 +306,11 @@ def child_of(session) -> Child:
     """This process's child, forked if there is none (stopped at the end of the run)."""
     config = session.config
     child = config.stash.get(CHILD, None)
+    if child is None:  # the first: whichever child is current at the end is stopped then
+        config.add_cleanup(lambda: config.stash[CHILD].stop(kill=False))
     if child is None or child.pid is None:
         child = config.stash[CHILD] = Child(session)
-        if not config.stash.get(CLEANUP, False):
-            config.stash[CLEANUP] = True
-            config.add_cleanup(lambda: config.stash[CHILD].stop(kill=False))
     return child
-
-
-CLEANUP = pytest.StashKey[bool]()
 
 
 def reports_of(item, ended: Ended) -> list | None:
