@@ -5,9 +5,17 @@ from hypothesis import Phase, settings
 
 pytest_plugins = ["pytester"]
 
-# The fault catalogue needs to know *that* a fault is caught, not its minimal example:
-# skip shrinking (most of the time of a failing run) and the explain phase.
-settings.register_profile("catalogue", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+# The fault catalogue needs to know *that* a fault is caught, not its minimal example: skip
+# shrinking (most of the time of a failing run) and the explain phase. Derandomized, from
+# Hypothesis's own default profile: the same examples here and in CI (where Hypothesis would
+# otherwise load its 'ci' profile as the parent), so a fault missed is missed on every machine.
+settings.register_profile(
+    "catalogue",
+    parent=settings.get_profile("default"),
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 
 
 @pytest.fixture(autouse=True)

@@ -169,7 +169,8 @@ def pytest_runtest_makereport(item, call):
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
         failure = failures.record(impl, exc, progress, item.config.stash[SESSION].options.modes)
-        report.longrepr = failures.section(impl, props["rnn_clause"], exc, failure) or report.longrepr
+        text = failures.section(impl, props["rnn_clause"], exc, failure)
+        report.longrepr = failures.longrepr(item, text) if text else report.longrepr
         extra.append(("rnn_failure", failure))
     report.user_properties = [*report.user_properties, *extra]  # a copy: the item's list is shared
     return report

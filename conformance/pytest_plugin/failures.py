@@ -157,3 +157,16 @@ def details(exc, failure: dict) -> list[str]:
             *("    " + line for line in failure["reproduction"].splitlines()),
         ]
     return parts
+
+
+def longrepr(item, text: str):
+    """``text`` as a report's longrepr whose crash message is its first line: pytest's short summary
+    (and a JUnit XML's failure message) show that line, where a plain string would be repeated whole
+    in CI and under -vv."""
+    from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
+
+    heading = text.splitlines()[0] if text else ""
+    return ReprExceptionInfo(
+        reprtraceback=ReprTraceback([ReprEntryNative([text + "\n"])], None, "native"),
+        reprcrash=ReprFileLocation(str(item.path), (item.location[1] or 0) + 1, heading),
+    )

@@ -38,6 +38,7 @@ from typing import NamedTuple
 import pytest
 
 from .. import calls
+from . import failures
 
 ISOLATIONS = ("process", "thread")
 #: seconds without progress (no call started or ended, no example begun) past twice the time limit
@@ -370,7 +371,7 @@ def failed_reports(item, seconds: float, failure: tuple[str, list]) -> list:
     return [
         TestReport(**common, outcome="passed", when="setup"),
         TestReport(
-            **{**common, "longrepr": text},
+            **{**common, "longrepr": failures.longrepr(item, text)},
             outcome="failed",
             when="call",
             duration=seconds,
