@@ -106,4 +106,6 @@ class Probe:
         )
         for along, V in self.directions(name, count):
             value, want, allowance = self.compare(g, name, V)
-            assert_derivative_close(value, want, allowance, what=name, along=along, note=note)
+            assert_derivative_close(
+                value, want, allowance, what=name, along=along, note=note, dtype=self.config.dtype
+            )

@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
 from .. import capabilities
-from ..compare import Mismatch, allowed_error, assert_output_close, assert_state_close, representable
+from ..compare import (
+    Mismatch,
+    allowed_error,
+    assert_output_close,
+    assert_state_close,
+    measuring,
+    representable,
+)
 from ..pytest_plugin.failures import rerun_note
 from ..runner import ImplementationCrashed, ImplementationTimedOut, run_case
 from ..spec.clauses import CLAUSES
@@ -76,7 +83,8 @@ def clause(clause_id: str):
         def test(impl, rnn_progress, data):
             rnn_progress.start_example()
             try:
-                fn(impl.restricted(spec.modes), Draws(data, rnn_progress, clause_id))
+                with measuring(rnn_progress.accuracy):  # the allowances and the worst error seen
+                    fn(impl.restricted(spec.modes), Draws(data, rnn_progress, clause_id))
             except HypothesisException:  # assume(), not a failure
                 raise
             except (ImplementationCrashed, ImplementationTimedOut) as e:

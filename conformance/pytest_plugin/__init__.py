@@ -120,8 +120,9 @@ def pytest_collection_finish(session):
 def rnn_progress(request) -> Progress:
     """The clause test's progress, kept on its item for its report; it spans the test's examples."""
     impl, stash = request.node.callspec.params["impl"], request.node.stash
-    share = request.config.stash[SESSION].share(impl.name)
-    progress = stash[PROGRESS] = Progress(share, beacon=stash.get(BEACON, None))
+    session = request.config.stash[SESSION]
+    share, rtol = session.share(impl.name), session.options.declared_rtol
+    progress = stash[PROGRESS] = Progress(share, beacon=stash.get(BEACON, None), declared_rtol=rtol)
     return progress
 
 
@@ -155,14 +156,16 @@ def died(item, error, examples: int, case) -> tuple[str, list]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """On the process running the test: its examples and failure travel to the controller on the
-    report's user_properties."""
+    """On the process running the test: its examples, accuracy and failure travel to the controller
+    on the report's user_properties."""
     report = yield
     props = dict(item.user_properties)
     if "rnn_clause" not in props or call.when != "call":
         return report
     progress, impl = item.stash.get(PROGRESS, Progress()), item.callspec.params["impl"]
     extra = [("rnn_examples", progress.examples)]
+    if progress.accuracy.ratio is not None:
+        extra.append(("rnn_accuracy", progress.accuracy.as_dict()))
     if progress.cut:
         cut = {"share_s": round(progress.share, 3), "after_examples": progress.examples}
         extra.append(("rnn_budget_cut", cut))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from .. import capabilities
+from ..compare import RTOL as DERIVED_RTOL
 from .isolation import ISOLATIONS
 
 IMPL = "--rnn-impl"
@@ -20,6 +21,7 @@ SKIPS = "--rnn-skips"
 TIMEOUT = "--rnn-timeout"
 ISOLATION = "--rnn-isolation"
 BUDGET = "--rnn-budget"
+RTOL = "--rnn-rtol"
 DATABASE_VARIABLE = "RNN_CONFORMANCE_DATABASE"
 
 
@@ -100,6 +102,14 @@ def add(parser) -> None:
         help="wall time per implementation, shared out across its clauses (an equal share of what is left "
         "each); a clause whose share is spent stops drawing and passes on the examples it ran",
     )
+    group.addoption(
+        RTOL,
+        metavar="DTYPE:RTOL[,DTYPE:RTOL]",
+        default=None,
+        help="a looser relative tolerance for an approximate kernel (TF32, quantized weights), e.g. "
+        "float32:1e-3: it replaces the suite's own rtol of that dtype in the allowance; a clause that "
+        "passes only thanks to it reads 'conforms (declared rtol)', not 'conforms'",
+    )
 
 
 def parse_list(value: str | None, case=str.upper) -> tuple[str, ...] | None:
@@ -123,6 +133,7 @@ class Options:
     time_limit: float | None  # seconds; None: no limit
     isolation: str = "process"
     budget: float | None = None  # seconds per implementation; None: no budget
+    declared_rtol: tuple[tuple[str, float], ...] = ()  # (dtype, rtol) pairs of --rnn-rtol
 
     @classmethod
     def read(cls, config) -> Options:
@@ -142,6 +153,7 @@ class Options:
             time_limit=config.getoption(TIMEOUT) or None,
             isolation=config.getoption(ISOLATION),
             budget=positive(config.getoption(BUDGET), BUDGET),
+            declared_rtol=tuple(parse_rtol(config.getoption(RTOL)).items()),
         )
 
 
@@ -149,3 +161,36 @@ def positive(value: float | None, option: str) -> float | None:
     if value is not None and value <= 0:
         raise pytest.UsageError(f"{option}: {value:g} is not a positive number of seconds")
     return value
+
+
+def parse_rtol(value: str | None) -> dict[str, float]:
+    """ "float32:1e-3" -> {"float32": 0.001}; a declaration that is not DTYPE:RTOL, a dtype the suite
+    does not know, given twice, or an rtol that is not looser than the suite's own is a UsageError."""
+    declared = {}
+    for item in filter(None, (part.strip() for part in (value or "").split(","))):
+        dtype, colon, text = (s.strip() for s in item.partition(":"))
+        if dtype not in DERIVED_RTOL:
+            why = f"unknown dtype {dtype!r} (one of {', '.join(DERIVED_RTOL)})" if colon else "not DTYPE:RTOL"
+            raise pytest.UsageError(f"{RTOL}: {item!r}: {why}")
+        if dtype in declared:
+            raise pytest.UsageError(f"{RTOL}: {dtype} is declared twice")
+        declared[dtype] = looser_rtol(item, dtype, text)
+    return declared
+
+
+def looser_rtol(item: str, dtype: str, text: str) -> float:
+    try:
+        rtol = float(text)
+    except ValueError:
+        raise pytest.UsageError(f"{RTOL}: {item!r}: {text!r} is not a number") from None
+    if not rtol > DERIVED_RTOL[dtype] or rtol == float("inf"):
+        raise pytest.UsageError(
+            f"{RTOL}: {item!r}: a declared rtol must be finite and looser than the suite's own for {dtype}, "
+            f"{DERIVED_RTOL[dtype]:g} (it can only loosen the allowance)"
+        )
+    return rtol
+
+
+def declared(rtols) -> str:
+    """(dtype, rtol) pairs as "float32 rtol 0.001, float16 rtol 0.01"."""
+    return ", ".join(f"{dtype} rtol {rtol:g}" for dtype, rtol in rtols)

@@ -13,9 +13,10 @@ from hypothesis import settings
 
 from .. import capabilities, profiles
 from ..capabilities import claimed_dtypes
+from ..compare import Accuracy
 from ..spec.clauses import CLAUSES
 from .isolation import why_not
-from .options import BUDGET, Options
+from .options import BUDGET, RTOL, Options, declared
 from .scope import SkipsFile, decide
 from .verdicts import record
 
@@ -182,6 +183,11 @@ class Session:
             )
         if self.options.budget:
             lines.append(f"  time budget per implementation: {self.options.budget:g} s (--rnn-budget)")
+        if self.options.declared_rtol:
+            lines.append(
+                f"  declared tolerance: {declared(self.options.declared_rtol)} ({RTOL}): a pass under it is "
+                "not full conformance (such clauses read 'conforms (declared rtol)')"
+            )
         return lines
 
 
@@ -253,10 +259,12 @@ class Budget:
 class Progress:
     """What a clause test has done so far, for its report: the examples run (every call of its body),
     the number of the first that failed (before shrinking), the cases drawn by the latest; with
-    --rnn-budget its share of seconds, and whether the share cut it."""
+    --rnn-budget its share of seconds, and whether the share cut it; its comparisons' accuracy
+    (compare.Accuracy, with the rtols declared by --rnn-rtol)."""
 
-    def __init__(self, share: float | None = None, beacon=None):
+    def __init__(self, share: float | None = None, beacon=None, declared_rtol=()):
         self.beacon = beacon  # in a forked clause test: what the test process reads if this one dies
+        self.accuracy = Accuracy(dict(declared_rtol))
         self.examples = 0
         self.first_failure: int | None = None
         self.cases: list = []  # after a failure: the shrunk example's

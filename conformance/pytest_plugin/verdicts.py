@@ -10,14 +10,18 @@ from hypothesis import settings
 
 from ..spec.clauses import CLAUSES
 from .hints import hints
+from .options import RTOL, declared
 from .scope import Scope
 
 OUT_OF_SCOPE = ("skipped-unavailable", "not applicable", "not claimed")  # Scope.verdict
+#: a pass that needed the tolerance declared by --rnn-rtol: not full conformance
+DECLARED = "conforms (declared rtol)"
 #: strongest first: a clause checked by several tests takes the first verdict any of them has
-VERDICTS = ("error", "crashed", "timed out", "fails", "conforms", "not run", *OUT_OF_SCOPE)
+VERDICTS = ("error", "crashed", "timed out", "fails", DECLARED, "conforms", "not run", *OUT_OF_SCOPE)
 #: the order of the summary line
 SUMMARY = (
     "conforms",
+    DECLARED,
     "fails",
     "crashed",
     "timed out",
@@ -50,7 +54,10 @@ def record(report, props) -> dict:
             failure = {**failure, "kind": "error"}
         return {"verdict": failure["kind"], "failure": failure, **ran}
     if report.when == "call":
-        return {"verdict": "conforms", **ran}
+        accuracy = props.get("rnn_accuracy")
+        if accuracy is None:
+            return {"verdict": "conforms", **ran}
+        return {"verdict": DECLARED if accuracy["declared"] else "conforms", "accuracy": accuracy, **ran}
     return {}
 
 
@@ -87,6 +94,26 @@ def verdict(clause_id: str, recs: list) -> dict:
     reasons = [r["reason"] for r in recs if "reason" in r]
     if reasons and entry["verdict"] in OUT_OF_SCOPE:
         entry["reason"] = reasons[0]
+    passed = entry["verdict"] in ("conforms", DECLARED)
+    entry.update(headroom([r["accuracy"] for r in recs if "accuracy" in r] if passed else []))
+    return entry
+
+
+def headroom(accuracies: list) -> dict:
+    """A conforming clause's worst error over all its examples as a fraction of the allowance
+    (None: it made no comparison against an allowance, or it did not conform), the error and
+    allowance themselves, and the rtols it needed beyond the suite's own (--rnn-rtol)."""
+    if not accuracies:
+        return {"worst_error_ratio": None}
+    worst = max(accuracies, key=lambda a: a["ratio"])
+    entry = {
+        "worst_error_ratio": float(f"{worst['ratio']:.4g}"),
+        "worst_error": {key: worst[key] for key in ("error", "allowance", "dtype")},
+    }
+    needed = {dtype: rtol for a in accuracies for dtype, rtol in a["declared"].items()}
+    if needed:
+        entry["declared_rtol"] = dict(sorted(needed.items()))
+        entry["worst_error_ratio_derived"] = float(f"{max(a['derived_ratio'] for a in accuracies):.4g}")
     return entry
 
 
@@ -102,26 +129,46 @@ def examples(entry: dict) -> str:
     return f"{entry['examples']}{' cut' if 'budget_cut' in entry else ''}"
 
 
+#: the heading of the column of the worst error as a fraction of the allowance
+WORST = "worst/allowed"
+
+
+def ratio(entry: dict) -> str:
+    """The worst/allowed column: the worst error as a fraction of the allowance, "-" where none."""
+    value = entry.get("worst_error_ratio")
+    return "-" if value is None else f"{value:.2g}"
+
+
 def table(clauses: dict) -> list[str]:
     id_w = max(len("clause"), *(len(c) for c in clauses))
     v_w = max(len("verdict"), *(len(e["verdict"]) for e in clauses.values()))
-    lines = [f"{'clause':<{id_w}}  {'verdict':<{v_w}}  {'examples':>8}  {'seconds':>7}  statement"]
+    lines = [
+        f"{'clause':<{id_w}}  {'verdict':<{v_w}}  {'examples':>8}  {'seconds':>7}  {WORST:>13}  statement"
+    ]
     for clause_id, e in clauses.items():
         lines.append(
             f"{clause_id:<{id_w}}  {e['verdict']:<{v_w}}  {examples(e):>8}  {e.get('seconds', 0):>7.1f}  "
-            f"{e['statement']}"
+            f"{ratio(e):>13}  {e['statement']}"
         )
     return lines
 
 
 def footnotes(clauses: dict, session) -> list[str]:
-    """The lines under a table: where the budget cut clauses, and whether the run is incomplete."""
+    """The lines under a table: where the budget cut clauses, which passed only under --rnn-rtol, and
+    whether the run is incomplete."""
     lines = []
     cut = [c for c, e in clauses.items() if "budget_cut" in e]
     if cut:
         lines.append(
             f"cut: {len(cut)} clauses stopped drawing when their share of --rnn-budget="
             f"{session.options.budget:g} s was spent; they passed on the examples they ran"
+        )
+    loose = [e["worst_error_ratio_derived"] for e in clauses.values() if e["verdict"] == DECLARED]
+    if loose:
+        lines.append(
+            f"{DECLARED}: {len(loose)} clauses pass only under {RTOL} "
+            f"({declared(session.options.declared_rtol)}): their worst error is up to {max(loose):.2g}x "
+            "the suite's own allowance; not full conformance"
         )
     if session.incomplete:
         lines.append(f"incomplete: {session.incomplete}")
@@ -184,6 +231,7 @@ def settings_in_force(config, options) -> dict:
         "budget_s": options.budget,
         "not_claimed": sorted(options.not_claimed),
         "skips": options.skips,
+        "declared_rtol": dict(options.declared_rtol),
     }
 
 
