@@ -787,6 +787,38 @@ class HalfNaiveTanh(Manual):
         return (e - 1) / (e + 1)
 
 
+# --- approximate kernels: not defects, conformant only under a declared tolerance (--rnn-rtol) ------
+
+
+def tf32(t):
+    """A float32 tensor rounded to TF32's 10 mantissa bits (to nearest); its gradient passes through."""
+    bits = t.detach().view(torch.int32)
+    rounded = ((bits + 0x1000) & -0x2000).view(torch.float32)  # -0x2000: the 13 low bits cleared
+    return t + (rounded - t.detach())  # exactly ``rounded``: the difference is exact in float32
+
+
+class TF32Mode(torch.overrides.TorchFunctionMode):
+    """Every matmul in the block takes its float32 operands rounded to TF32, as tensor cores do."""
+
+    MATMULS = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.Tensor.__rmatmul__}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.MATMULS:
+            args = tuple(tf32(a) if a.dtype == torch.float32 else a for a in args)
+        return func(*args, **(kwargs or {}))
+
+
+class TF32Matmul(Manual):
+    """float32 matmuls on TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32): each operand
+    keeps 10 of its 23 mantissa bits, ~2^-11 relative. Not a defect but an approximate kernel."""
+
+    dtypes = ("float32",)
+
+    def forward(self, config, weights, x, h0):
+        with TF32Mode():
+            return super().forward(config, weights, x, h0)
+
+
 # name for --rnn-impl -> the clauses expected to catch it (it must fail at least one of them; it
 # usually fails more, since most clauses compare whole results)
 CATALOGUE = {

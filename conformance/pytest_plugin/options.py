@@ -169,9 +169,11 @@ def parse_rtol(value: str | None) -> dict[str, float]:
     declared = {}
     for item in filter(None, (part.strip() for part in (value or "").split(","))):
         dtype, colon, text = (s.strip() for s in item.partition(":"))
+        if not colon:
+            raise pytest.UsageError(f"{RTOL}: {item!r}: not DTYPE:RTOL (e.g. float32:1e-3)")
         if dtype not in DERIVED_RTOL:
-            why = f"unknown dtype {dtype!r} (one of {', '.join(DERIVED_RTOL)})" if colon else "not DTYPE:RTOL"
-            raise pytest.UsageError(f"{RTOL}: {item!r}: {why}")
+            known = ", ".join(DERIVED_RTOL)
+            raise pytest.UsageError(f"{RTOL}: {item!r}: unknown dtype {dtype!r} (one of {known})")
         if dtype in declared:
             raise pytest.UsageError(f"{RTOL}: {dtype} is declared twice")
         declared[dtype] = looser_rtol(item, dtype, text)
