@@ -101,6 +101,7 @@ class Accuracy:
         self.needed: set[str] = set()
 
     def note(self, error: float, allowance: float, dtype: str | None) -> None:
+        """One comparison: its largest error and its allowance (an Allowance where loosened)."""
         if not allowance > 0:  # an exact comparison has no headroom to speak of
             return
         error = math.inf if math.isnan(error) else error
@@ -109,7 +110,7 @@ class Accuracy:
             self.ratio, self.error, self.dtype = error / allowance, error, dtype
             self.allowance = float(allowance)
         self.derived_ratio = max(self.derived_ratio, error / derived)
-        if error > derived:
+        if error > derived and dtype in self.declared:
             self.needed.add(dtype)
 
     def as_dict(self) -> dict:
@@ -120,7 +121,7 @@ class Accuracy:
             "allowance": self.allowance,
             "dtype": self.dtype,
             "derived_ratio": self.derived_ratio,
-            "declared": {d: self.declared[d] for d in sorted(self.needed) if d in self.declared},
+            "declared": {dtype: self.declared[dtype] for dtype in sorted(self.needed)},
         }
 
 

@@ -4,7 +4,11 @@ and worst_error_ratio), and a tolerance declared with --rnn-rtol (issue 12, item
 import json
 import pathlib
 
+import numpy as np
 import pytest
+
+from conformance.compare import Accuracy, allowed_error, assert_close, measuring
+from conformance.spec.config import Config
 
 from .helpers import run_suite
 
@@ -101,3 +105,30 @@ def test_a_bad_declared_rtol_is_a_usage_error(pytester, value, message):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: --rnn-rtol: *{message}*"])
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def off_by(error: float, allowance: float) -> None:
+    """A float32 comparison whose largest error is ``error``."""
+    assert_close(np.zeros(3), np.full(3, error), allowance, what="output", axes=("unit",), dtype="float32")
+
+
+def test_a_declared_rtol_takes_the_place_of_the_suites_own():
+    """allowed = max(RTOL[dtype], declared) * magnitude * sqrt(steps * num_layers), noted as used
+    only where an error needed more than the suite's own allowance."""
+    config = Config(mode="GRU", input_size=2, hidden_size=3, dtype="float32")
+    weights = {"weight_ih_l0": np.ones((9, 2)), "weight_hh_l0": np.ones((9, 3))}
+    derived = allowed_error(config, 4, weights)
+    with measuring(Accuracy({"float32": 1e-3})) as accuracy:
+        loose = allowed_error(config, 4, weights)
+        float64 = allowed_error(config.replace(dtype="float64"), 4, weights)
+        assert_close(
+            np.zeros(3), np.full(3, derived / 2), loose, what="output", axes=("unit",), dtype="float32"
+        )
+    assert loose == pytest.approx(100 * derived) and loose.derived == derived
+    assert float64 == allowed_error(config.replace(dtype="float64"), 4, weights)
+    assert accuracy.as_dict()["declared"] == {} and accuracy.ratio == pytest.approx(0.005)
+    with measuring(accuracy):
+        assert_close(
+            np.zeros(3), np.full(3, 2 * derived), loose, what="output", axes=("unit",), dtype="float32"
+        )
+    assert accuracy.as_dict()["declared"] == {"float32": 1e-3} and accuracy.derived_ratio == pytest.approx(2)

@@ -142,13 +142,11 @@ def ratio(entry: dict) -> str:
 def table(clauses: dict) -> list[str]:
     id_w = max(len("clause"), *(len(c) for c in clauses))
     v_w = max(len("verdict"), *(len(e["verdict"]) for e in clauses.values()))
-    lines = [
-        f"{'clause':<{id_w}}  {'verdict':<{v_w}}  {'examples':>8}  {'seconds':>7}  {WORST:>13}  statement"
-    ]
+    lines = [f"{'clause':<{id_w}}  {'verdict':<{v_w}}  {'examples':>8}  {'seconds':>7}  {WORST}  statement"]
     for clause_id, e in clauses.items():
         lines.append(
             f"{clause_id:<{id_w}}  {e['verdict']:<{v_w}}  {examples(e):>8}  {e.get('seconds', 0):>7.1f}  "
-            f"{ratio(e):>13}  {e['statement']}"
+            f"{ratio(e):>{len(WORST)}}  {e['statement']}"
         )
     return lines
 
