@@ -20,6 +20,7 @@ SKIPS = "--rnn-skips"
 TIMEOUT = "--rnn-timeout"
 ISOLATION = "--rnn-isolation"
 BUDGET = "--rnn-budget"
+REPRODUCTIONS = "--rnn-reproductions"
 DATABASE_VARIABLE = "RNN_CONFORMANCE_DATABASE"
 
 
@@ -100,6 +101,13 @@ def add(parser) -> None:
         help="wall time per implementation, shared out across its clauses (an equal share of what is left "
         "each); a clause whose share is spent stops drawing and passes on the examples it ran",
     )
+    group.addoption(
+        REPRODUCTIONS,
+        metavar="DIR",
+        default=None,
+        help="where each failure's reproduction script is written, as DIR/IMPL/CLAUSE.py (default: "
+        ".rnn-conformance/reproductions under the rootdir)",
+    )
 
 
 def parse_list(value: str | None, case=str.upper) -> tuple[str, ...] | None:
@@ -123,6 +131,9 @@ class Options:
     time_limit: float | None  # seconds; None: no limit
     isolation: str = "process"
     budget: float | None = None  # seconds per implementation; None: no budget
+    reproductions: str = ".rnn-conformance/reproductions"  # where reproduction scripts are written
+    seed: str | None = None  # --hypothesis-seed, for the command line that reruns a clause
+    rootdir: str = "."  # pytest's: where a reproduction script imports the implementation from
 
     @classmethod
     def read(cls, config) -> Options:
@@ -142,7 +153,26 @@ class Options:
             time_limit=config.getoption(TIMEOUT) or None,
             isolation=config.getoption(ISOLATION),
             budget=positive(config.getoption(BUDGET), BUDGET),
+            reproductions=str(
+                config.rootpath / (config.getoption(REPRODUCTIONS) or ".rnn-conformance/reproductions")
+            ),
+            seed=config.getoption("hypothesis_seed", None),
+            rootdir=str(config.rootpath),
         )
+
+    def resolve_options(self) -> dict:
+        """registry.resolve's keyword arguments for this run's options."""
+        return dict(
+            modes=self.modes,
+            dtypes=self.dtypes,
+            not_claimed=sorted(self.not_claimed),
+            time_limit=self.time_limit,
+        )
+
+    def rerun(self, impl_name: str, test_name: str) -> str:
+        """The command line that runs one clause test of this run again."""
+        seed = "" if self.seed is None else f" --hypothesis-seed={self.seed}"
+        return f"pytest --pyargs conformance --rnn-impl={impl_name} -k {test_name}{seed}"
 
 
 def positive(value: float | None, option: str) -> float | None:
