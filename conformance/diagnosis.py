@@ -1,4 +1,4 @@
-"""Failure diagnosis beyond "got X, but should be Y": which GRU gate, and a reproduction snippet."""
+"""Failure diagnosis beyond "got X, but should be Y": which GRU gate, which known variant."""
 
 from __future__ import annotations
 
@@ -101,27 +101,3 @@ def gru_gates(case, weights, h_n, tol) -> str | None:
             f"  the result equals, within the allowed error, a GRU step with {' or '.join(explained)}"
         )
     return "\n".join(lines)
-
-
-def reproduction(impl_name: str, modes, case) -> str:
-    """A standalone snippet that reruns the shrunk case against the oracle."""
-    resolve = (
-        f"resolve({impl_name!r})" if modes is None else f"resolve({impl_name!r}, {tuple(sorted(modes))!r})"
-    )
-    return "\n".join(
-        [
-            "import numpy as np",
-            "from conformance import Case, Config",
-            "from conformance.registry import resolve",
-            "from conformance.runner import run_case",
-            "from conformance.spec import oracle",
-            "",
-            f"impl = {resolve}",
-            f"case = {case!r}",
-            "got = run_case(impl, case)",
-            "want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)",
-            'for name, g, w in [("output", got.output, want_output), ("h_n", got.h_n, want_h_n)]:',
-            "    error = np.abs(g - w).max() if g.shape == w.shape else '(shapes differ)'",
-            '    print(name, g.shape, "max abs error", error)',
-        ]
-    )

@@ -39,4 +39,9 @@ def test_each_distinct_failure_has_its_own_case_and_reproduction(pytester, tmp_p
     text = result.stdout.str()
     assert "Hypothesis found 2 distinct failures, each with its own case:" in text
     assert "--- failure 1 of 2 ---" in text and "--- failure 2 of 2 ---" in text
-    assert text.count("Reproduce it (the shrunk case, run against the oracle):") == 2
+    failures_section = text[: text.index("RNN conformance verdicts")]
+    assert failures_section.count("Reproduce it: python ") == 2
+    assert mismatch["reproduction_path"].endswith("output.matches_oracle.py")
+    assert raised["reproduction_path"].endswith("output.matches_oracle-2.py") or mismatch[
+        "reproduction_path"
+    ].endswith("-2.py")

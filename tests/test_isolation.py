@@ -91,7 +91,9 @@ def test_a_crash_or_a_hang_ends_in_its_verdict_and_the_run_goes_on(pytester, tmp
     assert "made no progress for" in h0["message"] and "holding Python's GIL" in h0["message"]
     for failure in (rank, zero, h0):
         assert failure["kind"] in ("crashed", "timed out") and failure["case"].startswith("Case(")
-        assert "resolve('tests.crashing:Crashes')" in failure["reproduction"]
+        assert (
+            "replay(IMPL, 'errors." in failure["reproduction"] and "('case', Case(" in failure["reproduction"]
+        )
         assert any(
             "rnn-conformance tests.crashing:Crashes -k test_errors_" in note for note in failure["notes"]
         )

@@ -3,6 +3,8 @@ implementations (CONTRACT.md's clauses; issue 4)."""
 
 import json
 import pathlib
+import runpy
+import sys
 
 import pytest
 
@@ -53,7 +55,7 @@ DIAGNOSES = {
 
 
 @pytest.mark.parametrize("fault", sorted(DIAGNOSES))
-def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, fault):
+def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, monkeypatch, fault):
     test, clause_id, variant = DIAGNOSES[fault]
     name, path = f"tests.faults:{fault}", tmp_path / "verdicts.json"
     result, _ = run_suite(pytester, name, "-k", test, f"--rnn-report={path}")
@@ -67,9 +69,10 @@ def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, fault):
             "(r), * (z) and * (n) of weight_ih_l0 / weight_hh_l0*",
             f"  the result equals, within the allowed error, a GRU step with *{variant}",
             f"Fa*: {test}(*",  # Hypothesis's "Falsifying example:" ("Failing test case:" from 6.16x on)
-            "Reproduce it (the shrunk case, run against the oracle):",
-            f"    impl = resolve('{name}')",
-            "    case = Case(config=Config(mode='GRU', *",
+            f"Reproduce it: python */{clause_id}.py",
+            "(the clause's own check, on this example: exit status 1 while it fails, 0 once it conforms)",
+            f'    """{name} against clause {clause_id} of rnn-conformance, on one example.',
+            "*('case', Case(config=Config(mode='GRU', *",
             f"*RNN conformance verdicts: {name}*",
             f"{clause_id} * fails * *",
         ]
@@ -85,17 +88,11 @@ def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, fault):
         <= report(path)["implementations"][name]["clauses"][clause_id]["examples"]
     )
     capsys.readouterr()
-    exec(
-        failure["reproduction"], {}
-    )  # the snippet runs on its own and shows an error (gru.candidate's own weights differ)
-    shown = [
-        float(line.rpartition(" ")[2])
-        for line in capsys.readouterr().out.splitlines()
-        if "max abs error" in line
-    ]
-    assert max(shown) > failure["tolerance"]
-    if clause_id == "gru.update":
-        assert failure["max_error"] in shown
+    monkeypatch.setattr(sys, "argv", [failure["reproduction_path"]])
+    with pytest.raises(SystemExit) as exited:  # the script replays the clause's own check
+        runpy.run_path(failure["reproduction_path"], run_name="__main__")
+    assert exited.value.code == 1
+    assert failure["message"] in capsys.readouterr().out
 
 
 def test_two_implementations_one_report(pytester, tmp_path):

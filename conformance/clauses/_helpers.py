@@ -33,14 +33,16 @@ SUPPRESSED = (HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.func
 
 
 class Draws:
-    """Hypothesis's ``data`` as a clause test sees it: ``draw`` as usual, and the test's progress
-    (the rnn_progress fixture), where draw_case notes the cases it draws for the report."""
+    """Hypothesis's ``data`` as a clause test sees it: ``draw`` as usual, each value noted in the
+    test's progress (the rnn_progress fixture) for the report and its reproduction script."""
 
     def __init__(self, data, progress, clause_id):
         self.data, self.progress, self.clause_id = data, progress, clause_id
 
     def draw(self, strategy, label=None):
-        return self.data.draw(strategy, label=label)
+        value = self.data.draw(strategy, label=label)
+        self.progress.drew(label, value)
+        return value
 
 
 class Stop(BaseException):
@@ -93,13 +95,13 @@ def clause(clause_id: str):
                 raise Stop(e) from None
             except Exception as e:
                 rnn_progress.failed(e)
-                e.rnn_cases = list(rnn_progress.cases)  # its own, when Hypothesis reports several failures
+                e.rnn_draws = list(rnn_progress.draws)  # its own, when Hypothesis reports several failures
                 raise
             # At the end of an example that passed, not at the start of the next: Hypothesis takes an
             # example that ends before it has drawn what an earlier one drew for flakiness.
             if rnn_progress.spent():
                 rnn_progress.cut = True
-                error, rnn_progress.cases[:] = rnn_progress.failure or (None, rnn_progress.cases)
+                error, rnn_progress.draws[:] = rnn_progress.failure or (None, rnn_progress.draws)
                 raise Stop(error)
 
         # wraps() would have pytest and Hypothesis read fn's own signature, which lacks the fixture.
@@ -108,8 +110,11 @@ def clause(clause_id: str):
         # the profile in force for this run (Hypothesis's plugin loads --hypothesis-profile, and this
         # suite's plugin layers --rnn-database onto it, in pytest_configure, before collection) with
         # this suite's overrides; a settings object copies the profile in force when it is made.
-        clause_settings = settings(deadline=None, suppress_health_check=SUPPRESSED)
-        return pytest.mark.rnn_clause(clause_id)(stopped(clause_settings(given(data=st.data())(test))))
+        # print_blob: the failure's @reproduce_failure decorator, for its report.
+        clause_settings = settings(deadline=None, suppress_health_check=SUPPRESSED, print_blob=True)
+        checked = stopped(clause_settings(given(data=st.data())(test)))
+        checked.rnn_clause_body = fn  # what a reproduction script replays an example through
+        return pytest.mark.rnn_clause(clause_id)(checked)
 
     return decorate
 
@@ -122,7 +127,6 @@ def draw_case(data, impl, *, cell=False, label="case", **fields):
     case_fields = {name: fields.pop(name, default) for name, default in CASE_FIELDS.items()}
     strategy = cases(configs(impl.modes, capabilities.claimed_dtypes(impl), **fields), **case_fields)
     case = data.draw(strategy, label=label)
-    data.progress.drew(case)
     capabilities.refuse(impl, case, data.clause_id)
     return case
 

@@ -143,13 +143,13 @@ def pytest_runtest_protocol(item, nextitem):
     return True
 
 
-def died(item, error, examples: int, case) -> tuple[str, list]:
+def died(item, error, examples: int, draws: list) -> tuple[str, list]:
     """A clause test whose process died or was killed: its failure's text and report properties."""
     impl, spec = item.callspec.params["impl"], CLAUSES[dict(item.user_properties)["rnn_clause"]]
     progress = Progress()
-    progress.examples, progress.first_failure, progress.cases = examples, examples, [case] if case else []
+    progress.examples, progress.first_failure, progress.draws = examples, examples, draws
     error.add_note(failures.rerun_note(impl, spec, progress))
-    failure = failures.record(impl, error, progress, item.config.stash[SESSION].options.modes)
+    failure = failures.record(impl, error, progress, item.config.stash[SESSION].options, spec.id)
     text = failures.section(impl, spec.id, error, failure) or f"{type(error).__name__}: {error}"
     return text, [("rnn_examples", examples), ("rnn_failure", failure)]
 
@@ -171,7 +171,9 @@ def pytest_runtest_makereport(item, call):
         extra.append(("rnn_budget_cut", cut))
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
-        failure = failures.record(impl, exc, progress, item.config.stash[SESSION].options.modes)
+        failure = failures.record(
+            impl, exc, progress, item.config.stash[SESSION].options, props["rnn_clause"]
+        )
         text = failures.section(impl, props["rnn_clause"], exc, failure)
         report.longrepr = failures.longrepr(item, text) if text else report.longrepr
         extra.append(("rnn_failure", failure))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import traceback
 
 from hypothesis.errors import FlakyFailure
 
+from .. import reproduce
 from ..capabilities import features
+from ..case import Case
 from ..compare import Mismatch
-from ..diagnosis import reproduction
 from ..runner import ImplementationCrashed, ImplementationError, ImplementationTimedOut
 from ..spec.clauses import CLAUSES
 
@@ -20,6 +22,9 @@ if sys.version_info < (3, 11):  # a builtin from 3.11 on; Hypothesis depends on 
 
 SUITE_DIR = os.path.dirname(os.path.dirname(__file__))  # conformance/: this suite's own frames
 
+
+#: Hypothesis's note with the example's @reproduce_failure decorator (its arguments: version, blob).
+BLOB = re.compile(r"@reproduce_failure\((.*?)\)")
 
 STOPPED = {ImplementationCrashed: "crashed", ImplementationTimedOut: "timed out"}
 
@@ -71,18 +76,21 @@ def finite(v):
     return None if v is None or not math.isfinite(v) else v
 
 
-def record(impl, exc, progress, modes) -> dict:
-    """What the report says of a failure; ``modes``: --rnn-kind, for the reproduction snippet. Several
-    distinct failures: the first one's record, with ``failures``, every one's."""
+def record(impl, exc, progress, options, clause_id: str, number: int = 1) -> dict:
+    """What the report says of a failure (``options``: the run's, for its reproduction script).
+    Several distinct failures: the first one's record, with ``failures``, every one's."""
     several = distinct_failures(exc)
     if several:
-        each = [record(impl, e, progress, modes) for e in several]
+        each = [record(impl, e, progress, options, clause_id, n) for n, e in enumerate(several, 1)]
         text = f"Hypothesis found {len(each)} distinct failures:\n\n" + "\n\n".join(
             f"{n}. {failure['message']}" for n, failure in enumerate(each, 1)
         )
         return {**each[0], "kind": kind(exc), "message": text, "failures": each}
-    cases = getattr(exc, "rnn_cases", None) or progress.cases
+    draws = getattr(exc, "rnn_draws", None) or progress.draws
+    cases = [value for _, value in draws if isinstance(value, Case)]
     case = cases[0] if cases else None
+    notes = list(getattr(exc, "__notes__", []))
+    blob = next((m.group(1) for m in map(BLOB.search, notes) if m), None)
     return {
         "kind": kind(exc),
         "exception": type(exc).__name__,
@@ -91,10 +99,24 @@ def record(impl, exc, progress, modes) -> dict:
         "tolerance": getattr(exc, "tolerance", None),
         "case": None if case is None else repr(case),
         "features": None if case is None else features(case),
-        "notes": list(getattr(exc, "__notes__", [])),
-        "reproduction": None if case is None else reproduction(impl.name, modes, case),
+        "notes": notes,
+        **reproduction(impl, clause_id, draws, options, number),
+        "reproduce_failure": blob,
         "first_failing_example": progress.first_failure,
     }
+
+
+def reproduction(impl, clause_id: str, draws: list, options, number: int) -> dict:
+    """The failure's reproduction script (None: nothing was drawn) and where it was written (None:
+    it could not be)."""
+    if not draws:
+        return {"reproduction": None, "reproduction_path": None}
+    text = reproduce.script(impl.name, clause_id, draws, options)
+    try:
+        path = str(reproduce.write(options.reproductions, impl.name, clause_id, text, number))
+    except OSError:
+        path = None
+    return {"reproduction": text, "reproduction_path": path}
 
 
 def rerun_note(impl, spec, progress) -> str:
@@ -103,8 +125,7 @@ def rerun_note(impl, spec, progress) -> str:
     return (
         f"It happened at example {progress.examples} of clause {spec.id}.{case}\nRerun the clause alone: "
         f"rnn-conformance {impl.name} -k {spec.test_name} (with the run's --hypothesis-seed, if it had one, "
-        "for the same examples), or run the reproduction below in a Python process of its own: it calls "
-        "the implementation on that case"
+        "for the same examples), or run the reproduction script below: it replays that example"
     )
 
 
@@ -148,11 +169,12 @@ def details(exc, failure: dict) -> list[str]:
     if failure["notes"]:
         parts += ["", *failure["notes"]]
     if failure["reproduction"]:
+        where = failure["reproduction_path"] or "this script"
+        how = {"crashed": " (in a process of its own: it dies the same way while the bug is there)"}
         parts += [
             "",
-            "Reproduce it (the shrunk case, run against the oracle):"
-            if failure["kind"] == "fails"
-            else "The case, as a plain forward call (the clause derived the call in progress above from it):",
+            f"Reproduce it: python {where}{how.get(failure['kind'], '')}",
+            "(the clause's own check, on this example: exit status 1 while it fails, 0 once it conforms)",
             "",
             *("    " + line for line in failure["reproduction"].splitlines()),
         ]

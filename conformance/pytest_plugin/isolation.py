@@ -38,15 +38,16 @@ from typing import NamedTuple
 import pytest
 
 from .. import calls
+from ..case import Case
 from . import failures
 
 ISOLATIONS = ("process", "thread")
 #: seconds without progress (no call started or ended, no example begun) past twice the time limit
 #: after which a child is killed: a call stuck where Python's thread-based time limit cannot stop it
 GRACE = 10.0
-HEADER = struct.Struct("QQII")  # beats, examples, the lengths of the case and of the call that follow
-CASE_ROOM, CALL_ROOM = 1 << 15, 1 << 12  # bytes for the last case drawn (pickled), the call in progress
-CASE_AT, CALL_AT = HEADER.size, HEADER.size + CASE_ROOM  # where each is on the page
+HEADER = struct.Struct("QQII")  # beats, examples, the lengths of the draws and of the call that follow
+DRAWS_ROOM, CALL_ROOM = 1 << 15, 1 << 12  # bytes for the example's draws (pickled), the call in progress
+DRAWS_AT, CALL_AT = HEADER.size, HEADER.size + DRAWS_ROOM  # where each is on the page
 EXIT_BROKEN = 70  # the child could not run the protocol or send its reports: a defect of the suite
 BEACON = pytest.StashKey["Beacon"]()
 STOPPING = {signal.SIGINT, signal.SIGTERM}
@@ -58,17 +59,22 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is: the run stops, and the verdicts so far are written."""
 
 
+def uncached(value):
+    """A drawn value to pickle: a case without the arrays it caches."""
+    return value.replace() if isinstance(value, Case) else value
+
+
 class Beacon:
-    """A page shared with the child: how often it showed progress, its examples, the last case it
-    drew and the implementation call in progress, if any."""
+    """A page shared with the child: how often it showed progress, its examples, what the latest
+    example drew and the implementation call in progress, if any."""
 
     def __init__(self):
-        self.page = mmap.mmap(-1, HEADER.size + CASE_ROOM + CALL_ROOM)  # anonymous, shared after fork
+        self.page = mmap.mmap(-1, HEADER.size + DRAWS_ROOM + CALL_ROOM)  # anonymous, shared after fork
 
-    def update(self, examples=None, case=None, call=None) -> None:
+    def update(self, examples=None, draws=None, call=None) -> None:
         """Write what is given (bytes that fit their room), and count a beat."""
         beats, *now = HEADER.unpack_from(self.page)
-        for n, (data, start) in enumerate([(case, CASE_AT), (call, CALL_AT)], start=1):
+        for n, (data, start) in enumerate([(draws, DRAWS_AT), (call, CALL_AT)], start=1):
             if data is not None:
                 self.page[start : start + len(data)] = data
                 now[n] = len(data)
@@ -77,11 +83,12 @@ class Beacon:
         HEADER.pack_into(self.page, 0, beats + 1, *now)
 
     def example(self, number: int) -> None:
-        self.update(examples=number, case=b"", call=b"")
+        self.update(examples=number, draws=b"", call=b"")
 
-    def drew(self, case) -> None:
-        data = pickle.dumps(case.replace())  # without the arrays a case caches
-        self.update(case=data if len(data) <= CASE_ROOM else b"")
+    def drew(self, draws: list) -> None:
+        """The latest example's draws so far, (label, value) pairs."""
+        data = pickle.dumps([(label, uncached(value)) for label, value in draws])
+        self.update(draws=data if len(data) <= DRAWS_ROOM else b"")
 
     def called(self, what) -> None:
         """calls.heartbeat: a call starts (``what()`` describes it) or ends (None)."""
@@ -90,13 +97,13 @@ class Beacon:
     def beats(self) -> int:
         return HEADER.unpack_from(self.page)[0]
 
-    def last(self) -> tuple[int, object, str]:
-        """The examples begun, the case drawn last (None: none, or too large to keep) and the call in
-        progress ("" if none)."""
-        _, examples, case_length, call_length = HEADER.unpack_from(self.page)
-        case = pickle.loads(self.page[CASE_AT : CASE_AT + case_length]) if case_length else None
+    def last(self) -> tuple[int, list, str]:
+        """The examples begun, the latest one's draws (empty: none, or too large to keep) and the
+        call in progress ("" if none)."""
+        _, examples, length, call_length = HEADER.unpack_from(self.page)
+        draws = pickle.loads(self.page[DRAWS_AT : DRAWS_AT + length]) if length else []
         call = self.page[CALL_AT : CALL_AT + call_length].decode(errors="replace")
-        return examples, case, call
+        return examples, draws, call
 
 
 def why_not(impl, isolation: str) -> str | None:
@@ -331,11 +338,12 @@ def crash_site(stacks: str) -> str:
     return "\n".join(line for line in frames if not any(part in line for part in own))
 
 
-def cause(ended: Ended, beacon: Beacon) -> tuple[BaseException, int, object]:
-    """Why a clause test left no reports, as the error its clause fails with; its examples, its case."""
+def cause(ended: Ended, beacon: Beacon) -> tuple[BaseException, int, list]:
+    """Why a clause test left no reports, as the error its clause fails with; its examples, the
+    draws of the example it was in."""
     from ..runner import ImplementationCrashed, ImplementationTimedOut
 
-    examples, case, call = beacon.last()
+    examples, draws, call = beacon.last()
     during = f"; the call in progress: {call}" if call else ""
     if ended.stalled is not None:
         error = ImplementationTimedOut(
@@ -357,7 +365,7 @@ def cause(ended: Ended, beacon: Beacon) -> tuple[BaseException, int, object]:
     where = crash_site(ended.stacks)
     if where:
         error.add_note(f"where the process died (faulthandler's dump, innermost first):\n{where}")
-    return error, examples, case
+    return error, examples, draws
 
 
 def failed_reports(item, seconds: float, failure: tuple[str, list]) -> list:
@@ -383,7 +391,7 @@ def failed_reports(item, seconds: float, failure: tuple[str, list]) -> list:
 
 def run_protocol(item, nextitem, budgets, failure_of) -> None:
     """pytest_runtest_protocol for a clause test run in the child: the reports are logged here.
-    ``failure_of(error, examples, case)`` gives the text and user properties of a test that died."""
+    ``failure_of(error, examples, draws)`` gives the text and user properties of a test that died."""
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     began = time.monotonic()

@@ -22,6 +22,7 @@ TIMEOUT = "--rnn-timeout"
 ISOLATION = "--rnn-isolation"
 BUDGET = "--rnn-budget"
 RTOL = "--rnn-rtol"
+REPRODUCTIONS = "--rnn-reproductions"
 DATABASE_VARIABLE = "RNN_CONFORMANCE_DATABASE"
 
 
@@ -110,6 +111,13 @@ def add(parser) -> None:
         "float32:1e-3: it replaces the suite's own rtol of that dtype in the allowance; a clause that "
         "passes only thanks to it reads 'conforms (declared rtol)', not 'conforms'",
     )
+    group.addoption(
+        REPRODUCTIONS,
+        metavar="DIR",
+        default=None,
+        help="where each failure's reproduction script is written, as DIR/IMPL/CLAUSE.py (default: "
+        ".rnn-conformance/reproductions under the rootdir)",
+    )
 
 
 def parse_list(value: str | None, case=str.upper) -> tuple[str, ...] | None:
@@ -134,6 +142,9 @@ class Options:
     isolation: str = "process"
     budget: float | None = None  # seconds per implementation; None: no budget
     declared_rtol: tuple[tuple[str, float], ...] = ()  # (dtype, rtol) pairs of --rnn-rtol
+    reproductions: str = ".rnn-conformance/reproductions"  # where reproduction scripts are written
+    seed: str | None = None  # --hypothesis-seed, for the command line that reruns a clause
+    rootdir: str = "."  # pytest's: where a reproduction script imports the implementation from
 
     @classmethod
     def read(cls, config) -> Options:
@@ -154,7 +165,31 @@ class Options:
             isolation=config.getoption(ISOLATION),
             budget=positive(config.getoption(BUDGET), BUDGET),
             declared_rtol=tuple(parse_rtol(config.getoption(RTOL)).items()),
+            reproductions=str(
+                config.rootpath / (config.getoption(REPRODUCTIONS) or ".rnn-conformance/reproductions")
+            ),
+            seed=config.getoption("hypothesis_seed", None),
+            rootdir=str(config.rootpath),
         )
+
+    def resolve_options(self) -> dict:
+        """registry.resolve's keyword arguments for this run's options."""
+        return dict(
+            modes=self.modes,
+            dtypes=self.dtypes,
+            not_claimed=sorted(self.not_claimed),
+            time_limit=self.time_limit,
+        )
+
+    def replay_options(self) -> dict:
+        """reproduce.replay's keyword arguments for this run's options."""
+        rtol = {"declared_rtol": dict(self.declared_rtol)} if self.declared_rtol else {}
+        return {**self.resolve_options(), **rtol}
+
+    def rerun(self, impl_name: str, test_name: str) -> str:
+        """The command line that runs one clause test of this run again."""
+        seed = "" if self.seed is None else f" --hypothesis-seed={self.seed}"
+        return f"pytest --pyargs conformance --rnn-impl={impl_name} -k {test_name}{seed}"
 
 
 def positive(value: float | None, option: str) -> float | None:

@@ -13,6 +13,7 @@ from hypothesis import settings
 
 from .. import capabilities, profiles
 from ..capabilities import claimed_dtypes
+from ..case import Case
 from ..compare import Accuracy
 from ..spec.clauses import CLAUSES
 from .isolation import why_not
@@ -70,9 +71,8 @@ class Session:
     def resolve(self, name: str):
         from ..registry import ResolveError, resolve  # imports torch
 
-        o = self.options
         try:
-            return resolve(name, o.modes, o.dtypes, not_claimed=o.not_claimed, time_limit=o.time_limit)
+            return resolve(name, **self.options.resolve_options())
         except ResolveError as e:
             raise pytest.UsageError(f"--rnn-impl: {e}") from None
         except capabilities.CapabilityError as e:  # an adapter's not_claimed
@@ -267,13 +267,13 @@ class Progress:
         self.accuracy = Accuracy(dict(declared_rtol))
         self.examples = 0
         self.first_failure: int | None = None
-        self.cases: list = []  # after a failure: the shrunk example's
+        self.draws: list = []  # (label, value): the latest example's draws; after a failure, the shrunk one's
         self.share, self.started, self.cut = share, time.monotonic(), False
-        self.failure: tuple | None = None  # (the latest failure, its cases): what a cut still reports
+        self.failure: tuple | None = None  # (the latest failure, its draws): what a cut still reports
 
     def start_example(self) -> None:
         self.examples += 1
-        self.cases.clear()
+        self.draws.clear()
         if self.beacon is not None:
             self.beacon.example(self.examples)
 
@@ -281,15 +281,20 @@ class Progress:
         """Its budget share is spent (one example always runs)."""
         return self.share is not None and self.examples > 0 and time.monotonic() - self.started > self.share
 
-    def drew(self, case) -> None:
-        self.cases.append(case)
+    @property
+    def cases(self) -> list:
+        """The cases among the draws."""
+        return [value for _, value in self.draws if isinstance(value, Case)]
+
+    def drew(self, label, value) -> None:
+        self.draws.append((label, value))
         if self.beacon is not None:
-            self.beacon.drew(case)
+            self.beacon.drew(self.draws)
 
     def failed(self, error: BaseException | None = None) -> None:
         if self.first_failure is None:
             self.first_failure = self.examples
-        self.failure = (error, list(self.cases))
+        self.failure = (error, list(self.draws))
 
     def __repr__(self):  # Hypothesis prints it with the falsifying example's arguments
         return "<rnn_progress>"
