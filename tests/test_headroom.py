@@ -107,11 +107,6 @@ def test_a_bad_declared_rtol_is_a_usage_error(pytester, value, message):
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
-def off_by(error: float, allowance: float) -> None:
-    """A float32 comparison whose largest error is ``error``."""
-    assert_close(np.zeros(3), np.full(3, error), allowance, what="output", axes=("unit",), dtype="float32")
-
-
 def test_a_declared_rtol_takes_the_place_of_the_suites_own():
     """allowed = max(RTOL[dtype], declared) * magnitude * sqrt(steps * num_layers), noted as used
     only where an error needed more than the suite's own allowance."""
