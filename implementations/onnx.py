@@ -154,7 +154,9 @@ class Graph:
         y = self.node(OPERATORS[c.mode], inputs, [f"Y_l{layer}", *finals], **attributes)
         # Y is [seq, D, batch, H]; the next layer (and torch's output) reads [seq, batch, D*H].
         y = self.node("Transpose", [y], [f"Y_l{layer}_t"], perm=[0, 2, 1, 3])
-        shape = self.constant(f"shape_l{layer}", np.array([0, 0, -1], np.int64))
+        # The width is explicit, not -1: that could not be inferred from an empty (length-0) Y, and
+        # the Reshape, not the operator, would refuse it.
+        shape = self.constant(f"shape_l{layer}", np.array([0, 0, c.directions * c.hidden_size], np.int64))
         return self.node("Reshape", [y, shape], [f"out_l{layer}"]), finals
 
 
