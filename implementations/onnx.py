@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 
+import numpy as np
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
@@ -64,21 +66,18 @@ class Graph:
     outputs output, Yh (and Yc for LSTM) in torch's layouts."""
 
     def __init__(self, config: Config, weights, *, lengths: bool, initial: bool):
-        import onnx
-        from onnx import helper
-
+        onnx = self.onnx = importlib.import_module("onnx")
+        helper = onnx.helper
         self.config, self.nodes, self.initializers = config, [], []
         self.elem = helper.np_dtype_to_tensor_dtype(weights["weight_ih_l0"].detach().cpu().numpy().dtype)
-        states = list(STATES)[: len(self.finals)]
-        inputs = [self.value("x", config.input_size)] + [self.value(s) for s in states if initial]
+        states = list(STATES)[: len(self.finals)] if initial else []
+        inputs = [self.value("x", config.input_size)] + [self.value(s) for s in states]
         if lengths:
             inputs.append(helper.make_tensor_value_info("lengths", onnx.TensorProto.INT32, ["batch"]))
         x = self.node("Transpose", ["x"], ["x_t"], perm=[1, 0, 2]) if config.batch_first else "x"
         finals = []
         for layer in range(config.num_layers):
-            x, layer_finals = self.layer(
-                weights, layer, x, states if initial else [], "lengths" if lengths else ""
-            )
+            x, layer_finals = self.layer(weights, layer, x, states, "lengths" if lengths else "")
             finals.append(layer_finals)
         if config.batch_first:
             self.node("Transpose", [x], ["output"], perm=[1, 0, 2])
@@ -100,31 +99,23 @@ class Graph:
     def value(self, name: str, width: int | None = None):
         """A graph input or output: a sequence (x, output) of ``width`` features in torch's layout,
         or a state (h0, c0, Yh, Yc) as torch lays it out, [layers*D, batch, H]."""
-        from onnx import helper
-
         c = self.config
         if width is not None:
             shape = ["batch", "seq", width] if c.batch_first else ["seq", "batch", width]
         else:
             shape = [c.num_layers * c.directions, "batch", c.hidden_size]
-        return helper.make_tensor_value_info(name, self.elem, shape)
+        return self.onnx.helper.make_tensor_value_info(name, self.elem, shape)
 
     def node(self, op: str, inputs, outputs, **attributes):
-        from onnx import helper
-
-        self.nodes.append(helper.make_node(op, inputs, outputs, **attributes))
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, outputs, **attributes))
         return outputs[0]
 
     def constant(self, name: str, array) -> str:
-        from onnx import numpy_helper
-
-        self.initializers.append(numpy_helper.from_array(array, name))
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
         return name
 
     def initial(self, state: str, layer: int) -> str:
         """Layer ``layer``'s [D, batch, H] slice of the torch state [layers*D, batch, H]."""
-        import numpy as np
-
         d = self.config.directions
         bounds = [
             self.constant(f"{state}_{b}_l{layer}", np.array([v], np.int64))
@@ -134,9 +125,7 @@ class Graph:
 
     def layer(self, weights, layer: int, x: str, states: list, lengths: str):
         """One operator over the time-major ``x``; returns its output [seq, batch, D*H] and its
-        final states by output name."""
-        import numpy as np
-
+        final states' names."""
         c = self.config
         arrays = {k: self.constant(f"{k}_l{layer}", v) for k, v in layer_weights(c, weights, layer).items()}
         initial = {s: self.initial(s, layer) for s in states}
@@ -173,14 +162,21 @@ class OnnxAdapter:
     use, once per ``build``; subclasses say how a runtime runs it (``session``)."""
 
     modes = ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
-    package = "onnx"
+    packages = ("onnx",)
+    not_claimed = frozenset(
+        {
+            "gradients",  # the result comes through NumPy
+            "projection",  # ONNX's LSTM has no proj_size
+            "dropout",  # the operators are inference-only
+        }
+    )
 
     def unavailable(self) -> str | None:
         try:
-            __import__(self.package)
-            __import__("onnx")
-        except ImportError as e:
-            return f"{e.name} is not installed: {INSTALL}"
+            for package in self.packages:
+                importlib.import_module(package)
+        except ImportError:
+            return f"{package} is not installed: {INSTALL}"
         return None
 
     def session(self, model):
@@ -188,8 +184,9 @@ class OnnxAdapter:
         raise NotImplementedError
 
     def build(self, config: Config, weights) -> Call:
-        if self.unavailable():
-            raise ImportError(self.unavailable())
+        missing = self.unavailable()
+        if missing:
+            raise ImportError(missing)
         runners = {}
 
         def runner(lengths: bool, initial: bool):
@@ -223,23 +220,15 @@ class OnnxAdapter:
         """Padded in the original row order, run with ``sequence_lens``, and packed again."""
         x, lengths = pad_packed_sequence(packed, batch_first=config.batch_first)
         output, h_n = self.forward(config, runner, x, h0, lengths)
-        return pack_padded_sequence(
-            output, lengths, batch_first=config.batch_first, enforce_sorted=False
-        ), h_n
+        packed = pack_padded_sequence(output, lengths, batch_first=config.batch_first, enforce_sorted=False)
+        return packed, h_n
 
 
 class OnnxRuntime(OnnxAdapter):
-    package = "onnxruntime"
+    packages = ("onnx", "onnxruntime")
     # No float64: onnxruntime 1.32 has no double kernel for RNN, and its GRU and LSTM kernels raise
     # "does not support double yet". bfloat16 cannot pass through NumPy.
     dtypes = ("float32", "float16")
-    not_claimed = frozenset(
-        {
-            "gradients",  # the result comes through NumPy
-            "projection",  # ONNX's LSTM has no proj_size
-            "dropout",  # the operators are inference-only
-        }
-    )
 
     @property
     def description(self) -> str:
@@ -249,9 +238,8 @@ class OnnxRuntime(OnnxAdapter):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = (
-            1  # the harness's processes share the cores
-        )
+        # one thread: the harness's processes (and xdist workers) share the cores
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
@@ -259,17 +247,10 @@ class OnnxRuntime(OnnxAdapter):
 
 
 class Reference(OnnxAdapter):
-    package = "onnx"
     dtypes = ("float64", "float32", "float16")  # NumPy computes in the input's dtype
-    modes = ("RNN_TANH", "GRU", "LSTM")  # onnx.reference's RNN has no Relu activation
-    not_claimed = frozenset(
-        {
-            "gradients",  # the result comes through NumPy
-            "projection",  # ONNX's LSTM has no proj_size
-            "dropout",  # the operators are inference-only
-            "packed",  # onnx.reference's operators ignore sequence_lens
-        }
-    )
+    # Its RNN raises "Unknown activation function 'Relu'": torch's RNN_RELU cannot be run there.
+    modes = ("RNN_TANH", "GRU", "LSTM")
+    not_claimed = OnnxAdapter.not_claimed | {"packed"}  # its operators ignore sequence_lens
 
     @property
     def description(self) -> str:
