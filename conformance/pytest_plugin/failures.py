@@ -9,9 +9,9 @@ import traceback
 
 from hypothesis.errors import FlakyFailure
 
+from .. import diagnosis
 from ..capabilities import features
 from ..compare import Mismatch
-from ..diagnosis import reproduction
 from ..runner import ImplementationCrashed, ImplementationError, ImplementationTimedOut
 from ..spec.clauses import CLAUSES
 
@@ -83,6 +83,7 @@ def record(impl, exc, progress, modes) -> dict:
         return {**each[0], "kind": kind(exc), "message": text, "failures": each}
     cases = getattr(exc, "rnn_cases", None) or progress.cases
     case = cases[0] if cases else None
+    diagnosed = diagnosis.of(exc)  # first: it adds its note
     return {
         "kind": kind(exc),
         "exception": type(exc).__name__,
@@ -91,8 +92,9 @@ def record(impl, exc, progress, modes) -> dict:
         "tolerance": getattr(exc, "tolerance", None),
         "case": None if case is None else repr(case),
         "features": None if case is None else features(case),
+        "diagnosis": diagnosed,
         "notes": list(getattr(exc, "__notes__", [])),
-        "reproduction": None if case is None else reproduction(impl.name, modes, case),
+        "reproduction": None if case is None else diagnosis.reproduction(impl.name, modes, case),
         "first_failing_example": progress.first_failure,
     }
 
