@@ -326,9 +326,10 @@ def evaluate(variant: Variant, comparison: Comparison):
     h0 = variant.h0(case.h0)
     with np.errstate(all="ignore"):
         if config.cell:
-            return None, oracle.cell_forward(config, weights, case.x, h0, variant.dialect)
-        output, state = oracle.forward(config, weights, case.x, h0, comparison.lengths, variant.dialect)
-        return variant.result(config, output, state)
+            output, state = None, oracle.cell_forward(config, weights, case.x, h0, variant.dialect)
+        else:
+            output, state = oracle.forward(config, weights, case.x, h0, comparison.lengths, variant.dialect)
+    return variant.result(config, output, state)
 
 
 def close(got, want, tol: float) -> bool:
