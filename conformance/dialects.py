@@ -126,9 +126,9 @@ class Variant:
 TORCH_GRU_ORDER, TORCH_LSTM_ORDER = "rzn", "ifgo"
 #: Where real code reads torch's gate blocks in another order.
 ORDERS_SEEN = {
-    "gru.gate_order_zrn": "Keras and ONNX (z | r | h), converters that copy torch's weights over unchanged",
-    "lstm.gate_order_iofg": "ONNX (i | o | f | c), converters that copy torch's weights over unchanged",
-    "lstm.gate_order_figo": "OpenVINO (f | i | c | o), converters that copy torch's weights over unchanged",
+    "gru.gate_order_zrn": "Keras and ONNX, whose GRU order is z | r | h, fed torch's weights (keras#15915)",
+    "lstm.gate_order_iofg": "ONNX, whose LSTM order is i | o | f | c, fed torch's weights unchanged",
+    "lstm.gate_order_figo": "OpenVINO, whose LSTM order is f | i | c | o, fed torch's weights unchanged",
 }
 
 
@@ -143,10 +143,10 @@ def gate_orders(kind: str, torch_order: str) -> list[Variant]:
         variants.append(
             Variant(
                 id_,
-                f"torch's {kind} with its weights' gate blocks read as {' | '.join(order)}",
-                f"the blocks of weight_ih, weight_hh, bias_ih and bias_hh are taken in the order "
-                f"{' | '.join(order)} instead of torch's {' | '.join(torch_order)}",
-                ORDERS_SEEN.get(id_, "weight converters that assume another framework's gate order"),
+                f"torch's {kind} with its gate blocks read in another order",
+                f"the gate blocks of weight_ih, weight_hh, bias_ih and bias_hh taken as {' | '.join(order)}, "
+                f"not torch's {' | '.join(torch_order)}",
+                ORDERS_SEEN.get(id_, "weight converters that assume another gate order"),
                 mode(kind),
                 weights=gate_order(order, torch_order),
             )

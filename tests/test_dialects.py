@@ -1,6 +1,7 @@
 """The dialect diagnosis (conformance/dialects.py): each known variant is recognised, and only it."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,9 +65,13 @@ def diagnosed(impl, case) -> dict:
     return diagnosis.of(failure.value)
 
 
-def test_every_dialect_has_a_fault():
+def test_every_dialect_has_a_fault_and_a_readme_row():
     assert set(FAULTS) == set(dialects.BY_ID)
     assert len(dialects.BY_ID) == len(dialects.VARIANTS)  # the ids are unique
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Diagnosis: known dialects") :]
+    for id_ in dialects.BY_ID:  # the LSTM's 21 unnamed gate orders are listed by their order alone
+        assert f"`{id_}`" in table or f"`{id_.removeprefix('lstm.gate_order_')}`" in table, id_
 
 
 @pytest.mark.parametrize("variant", sorted(dialects.BY_ID))
