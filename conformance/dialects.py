@@ -281,9 +281,9 @@ VARIANTS: list[Variant] = [
     Variant(
         "dtype.float32_arithmetic",
         "the float64 oracle within the float32 allowance but not the float64 one",
-        "the arithmetic is float32's while float64 is claimed; if that is by design, declare it "
-        "with --rnn-not-claimed=float64",
-        "kernels that compute in float32 whatever the input dtype, or with TF32",
+        "the arithmetic is float32's while float64 is claimed",
+        "kernels that compute in float32 whatever the input dtype, or with TF32; if that is by design, "
+        "declare it: --rnn-not-claimed=float64",
         claims_float64,
         tolerance=float32_allowance,
     ),

@@ -97,6 +97,10 @@ def test_the_note_names_each_match_and_where_real_code_has_it():
     ]
 
 
+def test_float32_arithmetic_says_how_to_declare_it():
+    assert "--rnn-not-claimed=float64" in dialects.BY_ID["dtype.float32_arithmetic"].sentence()
+
+
 class OffByHalf(Manual):
     """No known dialect: h' - 0.5."""
 
