@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hypothesis.errors import HypothesisDeprecationWarning, HypothesisException
 
+from . import diagnosis
 from .compare import Accuracy, measuring
 from .spec.clauses import CLAUSES
 
@@ -59,7 +60,9 @@ def replay(impl_name: str, clause_id: str, draws: list, declared_rtol=None, **re
             warnings.simplefilter("ignore", HypothesisDeprecationWarning)  # assume() outside a test
             clause_body(clause_id)(impl.restricted(spec.modes), Replayed(clause_id, draws))
     except AssertionError as e:  # a Mismatch, or what the implementation did (raised, hung, ...)
-        print(f"{impl_name} fails clause {clause_id}: {spec.statement}\n\n{e}")
+        diagnosis.of(e)  # the known dialects that reproduce the result, as a note
+        notes = "".join(f"\n{note}" for note in getattr(e, "__notes__", []))
+        print(f"{impl_name} fails clause {clause_id}: {spec.statement}\n\n{e}{notes}")
         return FAILS
     except (HypothesisException, ReplayError) as e:  # assume() refused the example, or the draws do not fit
         print(f"cannot replay this example of clause {clause_id}: {type(e).__name__}: {e}")

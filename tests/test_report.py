@@ -48,9 +48,9 @@ def test_conformant_implementation_table_and_json(pytester, tmp_path):
 
 
 DIAGNOSES = {
-    "GatesSwapped": ("test_gru_update", "gru.update", "gate blocks r and z swapped*"),
-    "UpdateGateInverted": ("test_gru_update", "gru.update", "z weighting the new state*"),
-    "ResetBeforeMatmul": ("test_gru_candidate", "gru.candidate", "the reset gate applied before the matmul*"),
+    "GatesSwapped": ("test_gru_update", "gru.update", "gru.gate_order_zrn"),
+    "UpdateGateInverted": ("test_gru_update", "gru.update", "gru.z_inverted"),
+    "ResetBeforeMatmul": ("test_gru_candidate", "gru.candidate", "gru.reset_before_matmul"),
 }
 
 
@@ -67,7 +67,7 @@ def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, monkeypatch, fault)
             "  largest error * at step 0, row *, unit *: got *, but should be *",
             "GRU gates: * units differ after one step; the first, row *, unit *, is computed from rows * "
             "(r), * (z) and * (n) of weight_ih_l0 / weight_hh_l0*",
-            f"  the result equals, within the allowed error, a GRU step with *{variant}",
+            f"diagnosis: the result equals * ({variant}): *",
             f"Fa*: {test}(*",  # Hypothesis's "Falsifying example:" ("Failing test case:" from 6.16x on)
             f"Reproduce it: python */{clause_id}.py",
             "(the clause's own check, on this example: exit status 1 while it fails, 0 once it conforms)",
@@ -82,6 +82,7 @@ def test_faulty_gru_is_diagnosed(pytester, tmp_path, capsys, monkeypatch, fault)
     assert failure["kind"] == "fails" and failure["case"].startswith("Case(config=Config(mode='GRU'")
     assert failure["max_error"] > failure["tolerance"] > 0
     assert "but should be" in failure["message"]
+    assert failure["diagnosis"]["matches"] == [variant]
     assert (
         1
         <= failure["first_failing_example"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 
@@ -19,6 +20,7 @@ from ..compare import (
     measuring,
     representable,
 )
+from ..dialects import Comparison
 from ..pytest_plugin.failures import rerun_note
 from ..runner import ImplementationCrashed, ImplementationTimedOut, run_case
 from ..spec.clauses import CLAUSES
@@ -157,21 +159,28 @@ def tolerance(case, *values, weights=None) -> float:
     )
 
 
+@contextlib.contextmanager
+def compared_with_oracle(case, got, tol, parts, *, weights=None, lengths=None):
+    """Around a clause's comparisons of ``got`` (a Result) with the oracle: a Mismatch carries what
+    was compared, for the failure report's diagnosis (diagnosis.of; only the reported one is
+    diagnosed). ``parts``: "output", "h_n" (the whole state) and/or "c_n"."""
+    __tracebackhide__ = True
+    try:
+        yield
+    except Mismatch as e:
+        output = None if case.config.cell else got.output
+        e.rnn_comparison = Comparison(case, (output, got.h_n), tol, tuple(parts), weights, lengths)
+        raise
+
+
 def assert_matches_oracle(impl, case, *, weights=None, parts=("output", "h_n")):
     """Run the implementation on the case and compare the chosen parts with the oracle."""
     __tracebackhide__ = True
     want_output, want_h_n = expected(case, weights)
     got = run_case(impl, case, **({} if weights is None else {"weights": weights}))
     tol = tolerance(case, want_output, want_h_n, weights=weights)
-    try:
+    with compared_with_oracle(case, got, tol, parts, weights=weights):
         if "output" in parts:
             assert_output_close(case.config, got.output, want_output, tol)
         if "h_n" in parts:
             assert_state_close(case.config, got.h_n, want_h_n, tol)
-    except Mismatch as e:
-        from ..diagnosis import gru_gates
-
-        note = gru_gates(case, case.weights if weights is None else weights, got.h_n, tol)
-        if note:
-            e.add_note(note)
-        raise

@@ -9,7 +9,7 @@ from ..compare import allowed_error, assert_close, assert_shape
 from ..runner import run_case
 from ..spec import oracle
 from ..state import parts
-from ._helpers import assert_matches_oracle, clause, draw_case, one_step
+from ._helpers import assert_matches_oracle, clause, compared_with_oracle, draw_case, one_step
 
 
 @clause("cell.elman")
@@ -23,8 +23,8 @@ def test_cell_matches_oracle(impl, data):
     got = run_case(impl, case)
     want = oracle.cell_forward(case.config, case.weights, case.x, case.h0)
     tol = allowed_error(case.config, 1, case.weights, case.x, case.h0, want)
-    for name, g, w in zip(("h'", "c'"), parts(got.h_n), parts(want)):
-        assert_shape(g, w.shape, what=name)
-        assert_close(
-            np.atleast_2d(g), np.atleast_2d(w), tol, what=name, axes=("row", "unit"), dtype=case.config.dtype
-        )
+    with compared_with_oracle(case, got, tol, ("h_n",)):
+        for name, g, w in zip(("h'", "c'"), parts(got.h_n), parts(want)):
+            assert_shape(g, w.shape, what=name)
+            g, w = np.atleast_2d(g), np.atleast_2d(w)
+            assert_close(g, w, tol, what=name, axes=("row", "unit"), dtype=case.config.dtype)

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from ..capabilities import within
 from ..compare import assert_output_close, assert_state_close
 from ..runner import run_case
-from ._helpers import assert_matches_oracle, clause, draw_case, expected, tolerance
+from ._helpers import assert_matches_oracle, clause, compared_with_oracle, draw_case, expected, tolerance
 
 DROPOUT = st.sampled_from((0.25, 0.5, 1.0))
 
@@ -30,12 +30,13 @@ def test_dropout_between_layers(impl, data):
     got, (want_output, want_h_n) = run_case(impl, case), expected(case)  # the oracle: upper layers read zeros
     tol = tolerance(case, want_output, want_h_n)
     against = "the oracle with every layer above the first reading zeros (dropout = 1 in training mode)"
-    assert_output_close(
-        case.config,
-        got.output,
-        want_output,
-        tol,
-        what="output (the top layer's, which is never dropped)",
-        against=against,
-    )
-    assert_state_close(case.config, got.h_n, want_h_n, tol, against=against)
+    with compared_with_oracle(case, got, tol, ("output", "h_n")):
+        assert_output_close(
+            case.config,
+            got.output,
+            want_output,
+            tol,
+            what="output (the top layer's, which is never dropped)",
+            against=against,
+        )
+        assert_state_close(case.config, got.h_n, want_h_n, tol, against=against)

@@ -10,7 +10,7 @@ from ..runner import run_case
 from ..spec import layout
 from ..state import map_state
 from ..strategies import mostly
-from ._helpers import clause, draw_case, expected, tolerance
+from ._helpers import clause, compared_with_oracle, draw_case, expected, tolerance
 
 
 def draw_lengths(data, case):
@@ -58,17 +58,18 @@ def test_packed_matches_oracle(impl, data):
     want_output, want_h_n = expected(case, lengths=lengths)
     tol = tolerance(case, want_output, want_h_n)
     what = f"packed output (lengths {lengths.tolist()}, unpacked; zero past each length)"
-    assert_output_close(
-        case.config, got.output, want_output, tol, what=what, against="the oracle with per-row lengths"
-    )
-    assert_state_close(
-        case.config,
-        got.h_n,
-        want_h_n,
-        tol,
-        what="h_n of the packed run",
-        against="the oracle at each row's own last step",
-    )
+    with compared_with_oracle(case, got, tol, ("output", "h_n"), lengths=lengths):
+        assert_output_close(
+            case.config, got.output, want_output, tol, what=what, against="the oracle with per-row lengths"
+        )
+        assert_state_close(
+            case.config,
+            got.h_n,
+            want_h_n,
+            tol,
+            what="h_n of the packed run",
+            against="the oracle at each row's own last step",
+        )
 
 
 @clause("packed.each_row_alone")

@@ -7,7 +7,7 @@ from ..compare import assert_close, assert_output_close, assert_shape, assert_st
 from ..runner import run_case
 from ..spec.layout import output_axes, state_axes
 from ..state import first
-from ._helpers import assert_matches_oracle, clause, draw_case, expected, tolerance
+from ._helpers import assert_matches_oracle, clause, compared_with_oracle, draw_case, expected, tolerance
 
 
 @clause("state.h_n_matches_oracle")
@@ -66,6 +66,6 @@ def test_state_h_n_is_last_output(impl, data):
 def test_state_c_n_matches_oracle(impl, data):
     case = draw_case(data, impl)
     got, (want_output, (want_h_n, want_c_n)) = run_case(impl, case), expected(case)
-    assert_state_close(
-        case.config, got.h_n[1], want_c_n, tolerance(case, want_output, want_h_n, want_c_n), what="c_n"
-    )
+    tol = tolerance(case, want_output, want_h_n, want_c_n)
+    with compared_with_oracle(case, got, tol, ("c_n",)):
+        assert_state_close(case.config, got.h_n[1], want_c_n, tol, what="c_n")

@@ -10,7 +10,7 @@ import traceback
 
 from hypothesis.errors import FlakyFailure
 
-from .. import reproduce
+from .. import diagnosis, reproduce
 from ..capabilities import features
 from ..case import Case
 from ..compare import Mismatch
@@ -89,6 +89,7 @@ def record(impl, exc, progress, options, clause_id: str, number: int = 1) -> dic
     draws = getattr(exc, "rnn_draws", None) or progress.draws
     cases = [value for _, value in draws if isinstance(value, Case)]
     case = cases[0] if cases else None
+    diagnosed = diagnosis.of(exc)  # first: it adds its note
     notes = list(getattr(exc, "__notes__", []))
     blob = next((m.group(1) for m in map(BLOB.search, notes) if m), None)
     return {
@@ -99,6 +100,7 @@ def record(impl, exc, progress, options, clause_id: str, number: int = 1) -> dic
         "tolerance": getattr(exc, "tolerance", None),
         "case": None if case is None else repr(case),
         "features": None if case is None else features(case),
+        "diagnosis": diagnosed,
         "notes": notes,
         **reproduction(impl, clause_id, draws, options, number),
         "reproduce_failure": blob,

@@ -76,12 +76,16 @@ def elman_cell(act):
 
 @dataclass(frozen=True)
 class Dialect:
-    """Known deviations from torch's equations, off by default: what diagnosis.py tries when an
+    """Known deviations from torch's equations, off by default: what dialects.py tries when an
     implementation disagrees with the oracle. Deviations that only read the weights differently (a
     gate order, a dropped bias) are weight transforms there, not switches here."""
 
     reset_before_matmul: bool = False  # GRU: n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn) (Cho et al.)
     z_weights_new: bool = False  # GRU: h' = z * n + (1 - z) * h
+    forget_bias: float = 0.0  # LSTM: f = sigmoid(x W_if^T + b_if + h W_hf^T + b_hf + forget_bias)
+    reverse_reads_forwards: bool = False  # the reverse direction runs over the sequence unflipped
+    reverse_h_n_at_last_step: bool = False  # the reverse direction's h_n is its output at the last step
+    layer_input_is_x: bool = False  # every layer reads x, not the layer below's output
 
 
 TORCH = Dialect()
@@ -107,13 +111,13 @@ def gru_cell(x, h, w: LayerWeights, dialect: Dialect = TORCH):
     return (1 - z) * n + z * h  # z weights the OLD state
 
 
-def lstm_cell(x, h, c, w: LayerWeights, dialect: Dialect = None):
+def lstm_cell(x, h, c, w: LayerWeights, dialect: Dialect = TORCH):
     W_ii, W_hi, b_ii, b_hi = w.gate(0, 4)
     W_if, W_hf, b_if, b_hf = w.gate(1, 4)
     W_ig, W_hg, b_ig, b_hg = w.gate(2, 4)
     W_io, W_ho, b_io, b_ho = w.gate(3, 4)
     i = sigmoid(x @ W_ii.T + b_ii + h @ W_hi.T + b_hi)
-    f = sigmoid(x @ W_if.T + b_if + h @ W_hf.T + b_hf)
+    f = sigmoid(x @ W_if.T + b_if + h @ W_hf.T + b_hf + dialect.forget_bias)  # forget_bias: 0 in torch
     g = np.tanh(x @ W_ig.T + b_ig + h @ W_hg.T + b_hg)
     o = sigmoid(x @ W_io.T + b_io + h @ W_ho.T + b_ho)
     c = f * c + i * g
@@ -176,18 +180,21 @@ def run_layers(config: Config, weights, x, state0: tuple, lengths, dialect: Dial
     """Time-major, batched; state0 is (h_0,) or (h_0, c_0). Layer k+1 reads layer k's output
     (forward half first). Returns the output and the final state, each part stacked like h_n."""
     step, D = state_step(config.mode, dialect), config.directions
-    layer_input, finals = x, []
+    runs = (run_forward, run_forward if dialect.reverse_reads_forwards else run_reverse)
+    output, finals = x, []
     for layer in range(config.num_layers):
-        if layer:
-            layer_input = dropout_between_layers(config, layer_input)
+        below = x if dialect.layer_input_is_x else output
+        layer_input = dropout_between_layers(config, below) if layer else x
         halves = []
-        for direction, run in zip(range(D), (run_forward, run_reverse)):
+        for direction, run in zip(range(D), runs):
             w = layer_weights(config, weights, layer, direction)
             out, state = run(step, layer_input, tuple(s[layer * D + direction] for s in state0), w, lengths)
+            if direction and dialect.reverse_h_n_at_last_step:
+                state = (out[lengths - 1, np.arange(out.shape[1])], *state[1:])
             halves.append(out)
             finals.append(state)
-        layer_input = np.concatenate(halves, axis=2)
-    return layer_input, tuple(np.stack(part) for part in zip(*finals))
+        output = np.concatenate(halves, axis=2)
+    return output, tuple(np.stack(part) for part in zip(*finals))
 
 
 def state_widths(config: Config) -> tuple[int, ...]:
