@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 
 USAGE = """usage: rnn-conformance NAME [pytest options...]
+       rnn-conformance matrix [--check] [--only NAME] [--rnn-impl NAME] [--out docs/MATRIX.md] ...
 
 Checks NAME (as --rnn-impl takes it: a registered name, module:Class mirroring torch.nn.RNN/GRU,
 or module:adapter) against every clause and prints a verdict per clause. Any pytest option
 can follow, e.g. -n auto, -k gru, --rnn-report=verdicts.json, --hypothesis-seed=0.
-The exit code is pytest's: 0 all claimed clauses conform, 1 some fail."""
+The exit code is pytest's: 0 all claimed clauses conform, 1 some fail.
+`matrix` checks every registered implementation, each in a process of its own, and writes
+docs/MATRIX.md and docs/MATRIX.json (see rnn-conformance matrix --help)."""
 
 #: quiet (a dot per test, no per-test lines); the verdict table follows
 DEFAULTS = ["-q", "-p", "no:cacheprovider"]
@@ -23,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0].startswith("-"):
         print(USAGE, file=sys.stderr)
         return 4  # pytest's usage-error code
+    if argv[0] == "matrix":
+        from .matrix import main as matrix
+
+        return matrix(argv[1:])
     import pytest
 
     name, rest = argv[0], argv[1:]
