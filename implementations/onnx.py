@@ -31,6 +31,16 @@ def version(package: str) -> str:
         return f"(not installed: {INSTALL})"
 
 
+def missing(packages) -> str | None:
+    """Why the extra is unusable (the first of ``packages`` that does not import), or None."""
+    for package in packages:
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            return f"{package} is not installed: {INSTALL}"
+    return None
+
+
 # --- weights ----------------------------------------------------------------------------------------
 
 
@@ -172,12 +182,7 @@ class OnnxAdapter:
     )
 
     def unavailable(self) -> str | None:
-        try:
-            for package in self.packages:
-                importlib.import_module(package)
-        except ImportError:
-            return f"{package} is not installed: {INSTALL}"
-        return None
+        return missing(self.packages)
 
     def session(self, model):
         """A function feeds -> the model's outputs as NumPy arrays."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 # pytester's in-process runs restore sys.modules afterwards; torch's C extension cannot be
 # imported twice, so it must already be loaded before the first run.
-import torch  # noqa: F401
+import torch
 
 
 def run_suite(pytester, impl: str, *args: str):
@@ -25,3 +26,37 @@ def run_suite(pytester, impl: str, *args: str):
 
 def failed(verdicts) -> set[str]:
     return {c for c, outcomes in verdicts.items() if "failed" in outcomes}
+
+
+MODULES = {
+    "RNN_TANH": lambda **kw: torch.nn.RNN(nonlinearity="tanh", **kw),
+    "RNN_RELU": lambda **kw: torch.nn.RNN(nonlinearity="relu", **kw),
+    "GRU": lambda **kw: torch.nn.GRU(**kw),
+    "LSTM": lambda **kw: torch.nn.LSTM(**kw),
+}
+
+
+def flat(result) -> list:
+    output, state = result
+    return [output, *(state if isinstance(state, tuple) else (state,))]
+
+
+def initial_state(mode: str, *shape):
+    h0 = torch.randn(shape)
+    return (h0, torch.randn(shape)) if mode == "LSTM" else h0
+
+
+def verdicts(pytester, tmp_path, impl: str, *args: str) -> dict:
+    """clause id -> verdict of a run of the suite on ``impl`` (rnn-fast, seed 0)."""
+    path = tmp_path / "verdicts.json"
+    run_suite(
+        pytester, impl, "--hypothesis-profile=rnn-fast", "--hypothesis-seed=0", f"--rnn-report={path}", *args
+    )
+    clauses = json.loads(path.read_text())["implementations"][impl]["clauses"]
+    return {clause: record["verdict"] for clause, record in clauses.items()}
+
+
+def assert_verdicts(got: dict, **verdicts):
+    """Each clause named in ``verdicts`` (verdict -> clauses) has that verdict; every other conforms."""
+    want = {clause: verdict.replace("_", " ") for verdict, clauses in verdicts.items() for clause in clauses}
+    assert {c: v for c, v in got.items() if v != "conforms"} == want

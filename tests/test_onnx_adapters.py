@@ -1,6 +1,5 @@
 """The ONNX adapters (implementations/onnx.py): torch's weights converted right, and their verdicts."""
 
-import json
 import sys
 
 import pytest
@@ -9,26 +8,15 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from conformance.spec.config import Config
 
-from .helpers import run_suite
+from .helpers import MODULES, assert_verdicts, flat, initial_state, verdicts
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from implementations import onnx as adapters  # noqa: E402  (after the skips: it needs onnx to run)
 
-MODULES = {
-    "RNN_TANH": lambda **kw: torch.nn.RNN(nonlinearity="tanh", **kw),
-    "RNN_RELU": lambda **kw: torch.nn.RNN(nonlinearity="relu", **kw),
-    "GRU": lambda **kw: torch.nn.GRU(**kw),
-    "LSTM": lambda **kw: torch.nn.LSTM(**kw),
-}
 ADAPTERS = {"onnxruntime": adapters.onnxruntime, "onnx-reference": adapters.reference}
 CASES = [(name, mode) for name, adapter in ADAPTERS.items() for mode in MODULES if mode in adapter.modes]
-
-
-def flat(result) -> list:
-    output, state = result
-    return [output, *(state if isinstance(state, tuple) else (state,))]
 
 
 def module_and_call(adapter, mode: str, bidirectional=True, num_layers=2, batch_first=True):
@@ -38,11 +26,6 @@ def module_and_call(adapter, mode: str, bidirectional=True, num_layers=2, batch_
     module = MODULES[mode](bidirectional=bidirectional, **kwargs).eval()
     config = Config(mode=mode, bidirectional=bidirectional, dtype="float32", **kwargs)
     return module, adapter.build(config, dict(module.state_dict()))
-
-
-def initial_state(mode: str, *shape):
-    h0 = torch.randn(shape)
-    return (h0, torch.randn(shape)) if mode == "LSTM" else h0
 
 
 @pytest.mark.parametrize("name, mode", CASES)
@@ -77,26 +60,10 @@ def test_without_the_extra_the_adapter_says_what_to_install(monkeypatch):
         adapters.onnxruntime.build(Config(mode="GRU", input_size=1, hidden_size=1), {})
 
 
-def verdicts(pytester, tmp_path, impl: str, *args: str) -> dict:
-    """clause id -> verdict of a run of the suite on ``impl`` (rnn-fast, seed 0)."""
-    path = tmp_path / "verdicts.json"
-    run_suite(
-        pytester, impl, "--hypothesis-profile=rnn-fast", "--hypothesis-seed=0", f"--rnn-report={path}", *args
-    )
-    clauses = json.loads(path.read_text())["implementations"][impl]["clauses"]
-    return {clause: record["verdict"] for clause, record in clauses.items()}
-
-
 NOT_CLAIMED = ("lstm.projection", "dropout.eval_mode", "dropout.single_layer", "dropout.between_layers")
 NOT_CLAIMED += ("grad.input", "grad.h0", "grad.weights")
 NOT_APPLICABLE = ("cell.matches_oracle", "errors.proj_size", "errors.sizes_positive")
 PACKED = ("packed.matches_oracle", "packed.each_row_alone", "packed.padding_ignored")
-
-
-def assert_verdicts(got: dict, **verdicts):
-    """Each clause named in ``verdicts`` (verdict -> clauses) has that verdict; every other conforms."""
-    want = {clause: verdict.replace("_", " ") for verdict, clauses in verdicts.items() for clause in clauses}
-    assert {c: v for c, v in got.items() if v != "conforms"} == want
 
 
 def test_onnxruntime_conforms_but_accepts_a_length_0_sequence(pytester, tmp_path):
