@@ -143,6 +143,10 @@ class Keras:
     autograd reaches those weights (on the torch backend Keras's ops are torch's)."""
 
     modes = ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
+    # No float64: on the torch backend Keras's result_type maps float64 to float32
+    # (keras/src/backend/common/dtypes.py, BIT64_TO_BIT32_DTYPE), so ops.matmul of two float64
+    # tensors computes and returns float32, and a float64 layer is float32-accurate (keras#23704).
+    dtypes = ("float32",)
     reset_after = True
     not_claimed = frozenset(
         {
