@@ -32,8 +32,8 @@ def gates(weights, name: str, mode: str) -> list:
     i|f|g|o), as NumPy arrays; zeros for a bias where ``bias=False`` (the cells always add one)."""
     count = {"GRU": 3, "LSTM": 4}.get(mode, 1)
     if name not in weights:
-        hidden = weights["weight_hh_l0"].shape[1]
-        return [np.zeros(hidden, weights["weight_hh_l0"].dtype)] * count
+        recurrent = weights["weight_hh_l0"].detach().cpu().numpy()
+        return [np.zeros(recurrent.shape[1], recurrent.dtype)] * count
     return np.split(weights[name].detach().cpu().numpy(), count)
 
 
