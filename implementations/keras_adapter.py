@@ -122,6 +122,9 @@ def initial_state(config: Config, h0, layer: int):
     if h0 is None:
         return None
     d = config.directions
+    layers = {s.shape[0] for s in parts(h0)}
+    if layers != {config.num_layers * d}:  # torch's layer axis, which Keras does not see
+        raise ValueError(f"h_0 has {layers} layers*directions, but should have {config.num_layers * d}")
     return [s[layer * d + k] for k in range(d) for s in parts(h0)]
 
 
