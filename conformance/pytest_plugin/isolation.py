@@ -114,7 +114,15 @@ def why_not(impl, isolation: str) -> str | None:
         return f"no fork() on {sys.platform}"
     if str(getattr(impl.adapter, "device", "cpu")).startswith("cuda") or cuda_initialized():
         return "CUDA cannot be used in a forked process"
+    if jax_initialized():
+        return "JAX is initialized in this process: its runtime's threads do not survive fork()"
     return None
+
+
+def jax_initialized() -> bool:
+    """Whether JAX has started a backend here (what a child forked from this process would hang on)."""
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    return bool(getattr(bridge, "_backends", None))
 
 
 def cuda_initialized() -> bool:

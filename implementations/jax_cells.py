@@ -1,0 +1,318 @@
+"""The RNN cells of flax.linen, flax.nnx and equinox, scanned over time with jax.lax.scan."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+
+import numpy as np
+
+from conformance.registry import Call
+from conformance.spec.config import Config
+from conformance.state import map_state, parts
+
+INSTALL = "pip install 'rnn-conformance[jax]'"
+FLAX = "https://github.com/google/flax/blob/v0.12.8/flax"
+EQUINOX = "https://github.com/patrick-kidger/equinox/blob/v0.13.8/equinox/nn/_rnn.py"
+
+
+def version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return f"(not installed: {INSTALL})"
+
+
+# --- torch's weights, as NumPy blocks -----------------------------------------------------------------
+
+
+def gates(weights, name: str, mode: str) -> list:
+    """torch's weight or bias ``name`` of layer 0 split into its gate blocks (GRU r|z|n, LSTM
+    i|f|g|o), as NumPy arrays; zeros for a bias where ``bias=False`` (the cells always add one)."""
+    count = {"GRU": 3, "LSTM": 4}.get(mode, 1)
+    if name not in weights:
+        recurrent = weights["weight_hh_l0"].detach().cpu().numpy()
+        return [np.zeros(recurrent.shape[1], recurrent.dtype)] * count
+    return np.split(weights[name].detach().cpu().numpy(), count)
+
+
+def torch_blocks(weights, mode: str) -> dict:
+    """W_i, W_h (lists of [H, in] blocks) and b_i, b_h (lists of [H] blocks) of layer 0."""
+    names = {"W_i": "weight_ih_l0", "W_h": "weight_hh_l0", "b_i": "bias_ih_l0", "b_h": "bias_hh_l0"}
+    return {key: gates(weights, name, mode) for key, name in names.items()}
+
+
+# --- the frameworks -----------------------------------------------------------------------------------
+
+
+class Framework:
+    """How one framework's cell runs a step: ``step(config)`` is a pure function
+    ``(params, carry, x_t) -> carry`` on batched arrays, the carry in torch's order (h, or (h, c));
+    ``params(config, weights)`` its parameters converted from torch's."""
+
+    name: str
+    packages: tuple
+    modes: tuple
+
+    def step(self, config: Config):
+        raise NotImplementedError
+
+    def params(self, config: Config, weights):
+        raise NotImplementedError
+
+
+def dense(kernels, bias=None) -> dict:
+    """A flax Dense/Linear's parameters: kernel [in, out] (y = x @ kernel + bias) from torch's
+    [out, in] blocks, concatenated."""
+    layer = {"kernel": np.concatenate(kernels).T}
+    if bias is not None:
+        layer["bias"] = np.concatenate(bias)
+    return layer
+
+
+def lstm_dense(w: dict, if_name: str) -> dict:
+    """flax's LSTMCell (linen and nnx): one Dense per gate and side, ii/if/ig/io without bias and
+    hi/hf/hg/ho with one (linen/recurrent.py#L150-L170); torch's two biases are only ever summed."""
+    names = ("i", "f", "g", "o")
+    params = {("i" + n if n != "f" else if_name): dense([w["W_i"][k]]) for k, n in enumerate(names)}
+    params.update({"h" + n: dense([w["W_h"][k]], [w["b_i"][k] + w["b_h"][k]]) for k, n in enumerate(names)})
+    return params
+
+
+class FlaxLinen(Framework):
+    name = "flax.linen"
+    packages = ("jax", "flax")
+    modes = ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
+
+    def cell(self, config: Config):
+        import jax
+        from flax import linen
+
+        if config.mode == "GRU":
+            return linen.GRUCell(features=config.hidden_size)
+        if config.mode == "LSTM":
+            return linen.LSTMCell(features=config.hidden_size)
+        activation = jax.nn.relu if config.mode == "RNN_RELU" else jax.numpy.tanh
+        return linen.SimpleCell(features=config.hidden_size, activation_fn=activation)
+
+    def step(self, config: Config):
+        cell = self.cell(config)
+        if config.mode != "LSTM":
+            return lambda params, h, x: cell.apply({"params": params}, h, x)[0]
+
+        def step(params, carry, x):
+            (c, h), _ = cell.apply({"params": params}, carry[::-1], x)  # flax's LSTM carry is (c, h)
+            return h, c
+
+        return step
+
+    def params(self, config: Config, weights) -> dict:
+        w = torch_blocks(weights, config.mode)
+        if config.mode == "LSTM":
+            return lstm_dense(w, "if")
+        if config.mode != "GRU":
+            # SimpleCell: dense_i(name='i') with a bias, dense_h(name='h') without
+            # (linen/recurrent.py#L460-L477)
+            return {"i": dense(w["W_i"], [w["b_i"][0] + w["b_h"][0]]), "h": dense(w["W_h"])}
+        # GRUCell: ir/iz/in with biases, hr/hz without, hn with its own, which is torch's b_hn
+        # inside r * (...) (linen/recurrent.py#L570-L594); b_hr and b_hz fold into b_ir and b_iz.
+        (W_ir, W_iz, W_in), (W_hr, W_hz, W_hn) = w["W_i"], w["W_h"]
+        (b_ir, b_iz, b_in), (b_hr, b_hz, b_hn) = w["b_i"], w["b_h"]
+        return {
+            "ir": dense([W_ir], [b_ir + b_hr]),
+            "iz": dense([W_iz], [b_iz + b_hz]),
+            "in": dense([W_in], [b_in]),
+            "hr": dense([W_hr]),
+            "hz": dense([W_hz]),
+            "hn": dense([W_hn], [b_hn]),
+        }
+
+
+class FlaxNnx(Framework):
+    name = "flax.nnx"
+    packages = ("jax", "flax")
+    modes = ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
+
+    def cell(self, config: Config):
+        import jax
+        from flax import nnx
+
+        # dtype is the computation's: nnx's default, float32, would round float64 weights.
+        kwargs = dict(dtype=config.dtype, param_dtype=config.dtype, rngs=nnx.Rngs(0))
+        if config.mode == "GRU":
+            return nnx.GRUCell(config.input_size, config.hidden_size, **kwargs)
+        if config.mode == "LSTM":
+            return nnx.LSTMCell(config.input_size, config.hidden_size, **kwargs)
+        activation = jax.nn.relu if config.mode == "RNN_RELU" else jax.numpy.tanh
+        return nnx.SimpleCell(config.input_size, config.hidden_size, activation_fn=activation, **kwargs)
+
+    def step(self, config: Config):
+        import jax
+        from flax import nnx
+
+        graph, state = nnx.split(self.cell(config))
+
+        def step(params, carry, x):
+            own = jax.tree_util.tree_map(lambda a: a, state)  # a copy: the template stays as it is
+            nnx.replace_by_pure_dict(own, params)
+            cell = nnx.merge(graph, own)
+            if config.mode != "LSTM":
+                return cell(carry, x)[0]
+            (c, h), _ = cell(carry[::-1], x)  # the carry is (c, h), nnx/nn/recurrent.py#L212
+            return h, c
+
+        return step
+
+    def params(self, config: Config, weights) -> dict:
+        w = torch_blocks(weights, config.mode)
+        if config.mode == "LSTM":
+            # nnx's LSTMCell: linen's layout, with `if_` (nnx/nn/recurrent.py#L179-L186)
+            return lstm_dense(w, "if_")
+        if config.mode != "GRU":
+            # SimpleCell: dense_i with the bias, dense_h without (nnx/nn/recurrent.py#L511-L547)
+            return {"dense_i": dense(w["W_i"], [w["b_i"][0] + w["b_h"][0]]), "dense_h": dense(w["W_h"])}
+        # GRUCell: dense_i [in, 3H] r|z|n with a bias, dense_h [H, 3H] with `use_bias=False`, and
+        # `n = self.activation_fn(xi_n + r * hh_n)` (nnx/nn/recurrent.py#L669-L733): torch's b_hn
+        # has no place (flax#5594). It is left out, not folded into b_in: the GRU clauses report it.
+        (b_ir, b_iz, b_in), (b_hr, b_hz, _b_hn) = w["b_i"], w["b_h"]
+        return {"dense_i": dense(w["W_i"], [b_ir + b_hr, b_iz + b_hz, b_in]), "dense_h": dense(w["W_h"])}
+
+
+class Equinox(Framework):
+    name = "equinox"
+    packages = ("jax", "equinox")
+    modes = ("GRU", "LSTM")  # equinox.nn has no Elman cell
+
+    def cell(self, config: Config):
+        import equinox
+        import jax
+
+        kind = equinox.nn.GRUCell if config.mode == "GRU" else equinox.nn.LSTMCell
+        return kind(config.input_size, config.hidden_size, use_bias=config.bias, key=jax.random.key(0))
+
+    def step(self, config: Config):
+        import equinox
+        import jax
+
+        static = equinox.filter(self.cell(config), equinox.is_array, inverse=True)
+        # The cells take one row: (input, hidden) -> hidden, vmapped over the batch.
+        return lambda params, carry, x: jax.vmap(equinox.combine(params, static))(x, carry)
+
+    def params(self, config: Config, weights):
+        """torch's own layout: weight_ih [G*H, in], weight_hh [G*H, H], gates r|z|n and i|f|g|o
+        (`igates = jnp.split(self.weight_ih @ input + bias, 3)`, EQUINOX#L104); one bias, and for
+        GRU `bias_n` inside `reset * (hgates[2] + bias_n)` (#L108), which is torch's b_hn."""
+        import equinox
+
+        w = torch_blocks(weights, config.mode)
+        arrays = {"weight_ih": np.concatenate(w["W_i"]), "weight_hh": np.concatenate(w["W_h"])}
+        if config.bias:
+            summed = [i + h for i, h in zip(w["b_i"], w["b_h"])]
+            if config.mode == "GRU":
+                summed[2], arrays["bias_n"] = w["b_i"][2], w["b_h"][2]
+            arrays["bias"] = np.concatenate(summed)
+        cell = equinox.filter(self.cell(config), equinox.is_array)
+        return equinox.tree_at(lambda c: [getattr(c, k) for k in arrays], cell, list(arrays.values()))
+
+
+# --- scanning ---------------------------------------------------------------------------------------
+
+
+@functools.cache
+def compiled(framework: Framework, config: Config):
+    """One jitted forward pass per (framework, config): params, time-major x [L, N, in] and the
+    carry -> (output [L, N, H], final carry); jax.jit compiles it once per shape and dtype."""
+    import jax
+
+    step = framework.step(config)
+
+    def forward(params, x, carry):
+        def body(carry, x_t):
+            carry = step(params, carry, x_t)
+            return carry, parts(carry)[0]
+
+        carry, output = jax.lax.scan(body, carry, x)
+        return output, carry
+
+    return jax.jit(forward)
+
+
+class JaxCells:
+    """A framework's cell as a one-layer, one-direction torch RNN: x laid out in time-major order
+    (batch_first and unbatched input reshaped here), h_0's layer axis removed, and the cell scanned.
+    Stacking, bidirectional and packed sequences would be this wrapper's, not the framework's: they
+    are not claimed."""
+
+    not_claimed = frozenset(
+        {
+            "multi_layer",  # the frameworks provide cells; chaining them would test this adapter
+            "bidirectional",  # likewise a reverse scan
+            "packed",  # the cells have no sequence lengths
+            "gradients",  # the result comes through NumPy
+            "projection",  # no proj_size in their LSTM cells
+            "dropout",  # nothing between layers
+        }
+    )
+
+    def __init__(self, framework: Framework):
+        self.framework = framework
+        self.modes = framework.modes
+
+    @property
+    def description(self) -> str:
+        packages = ", ".join(f"{p} {version(p)}" for p in self.framework.packages)
+        return f"{self.framework.name} cells scanned with jax.lax.scan ({packages}; {__name__})"
+
+    def unavailable(self) -> str | None:
+        try:
+            for package in self.framework.packages:
+                importlib.import_module(package)
+        except ImportError:
+            return f"{package} is not installed: {INSTALL}"
+        import jax
+
+        # float64 is claimed, and JAX computes in float64 only with x64 enabled (process-wide; float32
+        # arrays still compute in float32).
+        jax.config.update("jax_enable_x64", True)
+        return None
+
+    def build(self, config: Config, weights) -> Call:
+        missing = self.unavailable()
+        if missing:
+            raise ImportError(missing)
+        import jax.numpy as jnp
+
+        forward = compiled(self.framework, config)
+        params = jax_arrays(self.framework.params(config, weights))
+
+        def call(x, h0):
+            unbatched = x.dim() == 2
+            x = x.detach().cpu().numpy()
+            if unbatched:
+                x, h0 = x[:, None], map_state(lambda s: s[:, None], h0)
+            elif config.batch_first:
+                x = x.swapaxes(0, 1)
+            if h0 is None:
+                zeros = np.zeros((x.shape[1], config.hidden_size), x.dtype)
+                carry = (zeros, zeros) if config.mode == "LSTM" else zeros
+            else:  # torch's [1, N, H] -> the cell's [N, H]; a wrong batch or width reaches the cell
+                carry = map_state(lambda s: np.squeeze(s.detach().cpu().numpy(), 0), h0)
+            output, carry = forward(params, jnp.asarray(x), map_state(jnp.asarray, carry))
+            output, h_n = np.asarray(output), map_state(lambda s: np.asarray(s)[None], carry)
+            if unbatched:
+                return output[:, 0], map_state(lambda s: s[:, 0], h_n)
+            return (output.swapaxes(0, 1) if config.batch_first else output), h_n
+
+        return call
+
+
+def jax_arrays(tree):
+    import jax
+
+    return jax.tree_util.tree_map(jax.numpy.asarray, tree)
+
+
+flax_linen = JaxCells(FlaxLinen())
+flax_nnx = JaxCells(FlaxNnx())
+equinox = JaxCells(Equinox())

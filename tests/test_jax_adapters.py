@@ -1,0 +1,58 @@
+"""The JAX cell adapters (implementations/jax_cells.py): the weights converted right, and their verdicts."""
+
+import sys
+
+import pytest
+
+from conformance.spec.config import Config
+
+from .framework_cases import MODULES, max_difference, module_and_call, non_conforming, verdicts
+
+pytest.importorskip("jax")
+pytest.importorskip("flax")
+pytest.importorskip("equinox")
+
+from implementations import jax_cells as adapters  # noqa: E402  (after the skips)
+
+ADAPTERS = {"flax-linen": adapters.flax_linen, "flax-nnx": adapters.flax_nnx, "equinox": adapters.equinox}
+CASES = [(name, mode) for name, adapter in ADAPTERS.items() for mode in MODULES if mode in adapter.modes]
+# torch's b_hn, the last H entries of bias_hh: flax.nnx's GRUCell has no place for it (flax#5594).
+NNX_GRU = ("flax-nnx", "GRU")
+
+
+@pytest.mark.parametrize("name, mode", CASES)
+def test_the_weights_are_converted_to_each_frameworks_layout_and_gate_order(name, mode):
+    """One layer (the adapters claim no more), batch_first, with h_0; b_hn zero for nnx's GRU."""
+    zero_b_hn = {"bias_hh_l0": (slice(8, 12), 0.0)} if (name, mode) == NNX_GRU else {}
+    module, call = module_and_call(ADAPTERS[name], mode, bidirectional=False, num_layers=1, **zero_b_hn)
+    assert max_difference(module, call, mode) < 1e-5
+
+
+def test_flax_nnx_gru_drops_b_hn():
+    module, call = module_and_call(adapters.flax_nnx, "GRU", bidirectional=False, num_layers=1)
+    assert max_difference(module, call, "GRU") > 1e-2
+
+
+def test_without_the_extra_the_adapter_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "equinox", None)  # an import of it now raises ImportError
+    assert adapters.equinox.unavailable() == "equinox is not installed: pip install 'rnn-conformance[jax]'"
+    with pytest.raises(ImportError, match=r"rnn-conformance\[jax\]"):
+        adapters.equinox.build(Config(mode="GRU", input_size=1, hidden_size=1), {})
+
+
+ERRORS = ["errors.dtype_mismatch", "errors.h0_shape", "errors.zero_length"]
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+def test_the_cells_answer_inputs_torch_refuses(pytester, tmp_path, name):
+    """Measured with jax 0.10.2, flax 0.12.8, equinox 0.13.8 (the errors clauses only: JAX's compile
+    makes the whole suite minutes long): a carry of batch 7 broadcasts against a batch of 1, JAX
+    promotes an input of the other dtype, and lax.scan over 0 steps returns h_0."""
+    impl = f"implementations.jax_cells:{name.replace('-', '_')}"
+    got = verdicts(pytester, tmp_path, impl, "-k", "errors")
+    assert non_conforming(got)["fails"] == ERRORS
+
+
+def test_flax_nnx_gru_fails_the_candidate_clause(pytester, tmp_path):
+    got = verdicts(pytester, tmp_path, "implementations.jax_cells:flax_nnx", "--rnn-kind=GRU", "-k", "gru")
+    assert non_conforming(got) == {"fails": ["gru.candidate", "gru.update"]}
