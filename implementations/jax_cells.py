@@ -287,6 +287,10 @@ class JaxCells:
         params = jax_arrays(self.framework.params(config, weights))
 
         def call(x, h0):
+            if x.shape[0 if x.dim() == 2 or not config.batch_first else 1] == 0:
+                # The time loop is this adapter's (the frameworks give cells only): it refuses an
+                # empty sequence as torch does, so that no verdict blames the framework for it.
+                raise ValueError(f"a sequence of length 0 (input shape {tuple(x.shape)})")
             unbatched = x.dim() == 2
             x = x.detach().cpu().numpy()
             if unbatched:
