@@ -1,15 +1,19 @@
-"""``rnn-conformance NAME [pytest args...]``: check one implementation, print the verdict table."""
+"""``rnn-conformance NAME [pytest args...]``: check one implementation; ``rnn-conformance merge``: reports."""
 
 from __future__ import annotations
 
 import sys
 
 USAGE = """usage: rnn-conformance NAME [pytest options...]
+       rnn-conformance merge REPORT.json... [--rnn-report=OUT.json] [--rnn-summary=PATH]
 
 Checks NAME (as --rnn-impl takes it: a registered name, module:Class mirroring torch.nn.RNN/GRU,
 or module:adapter) against every clause and prints a verdict per clause. Any pytest option
 can follow, e.g. -n auto, -k gru, --rnn-report=verdicts.json, --hypothesis-seed=0.
-The exit code is pytest's: 0 all claimed clauses conform, 1 some fail."""
+The exit code is pytest's: 0 all claimed clauses conform, 1 some fail.
+
+merge: one verdict table of the JSON reports of several runs (--rnn-shard=K/N shards, other
+implementations), and the merged report; exit 1 where a clause fails or is missing from them all."""
 
 #: quiet (a dot per test, no per-test lines); the verdict table follows
 DEFAULTS = ["-q", "-p", "no:cacheprovider"]
@@ -23,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0].startswith("-"):
         print(USAGE, file=sys.stderr)
         return 4  # pytest's usage-error code
+    if argv[0] == "merge":
+        from .pytest_plugin.merge import main as merge
+
+        return merge(argv[1:])
     import pytest
 
     name, rest = argv[0], argv[1:]
