@@ -192,7 +192,7 @@ def failed(merged: dict) -> bool:
     )
 
 
-def main(argv: list[str]) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnn-conformance merge",
         description="Merge the JSON reports (--rnn-report) of several runs (shards, implementations): print "
@@ -202,7 +202,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("reports", nargs="+", metavar="REPORT.json")
     parser.add_argument(REPORT, dest="report", metavar="OUT.json", help="write the merged JSON report")
     parser.add_argument(SUMMARY, dest="summary", metavar="PATH", help="append a markdown summary")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
     try:
         merged = merge({path: load(path) for path in args.reports})
     except MergeError as e:
