@@ -8,6 +8,7 @@ import pytest
 
 from .costs import function_name, load_costs
 from .options import Shard
+from .scope import Scope
 
 
 def assign(units: dict[str, float], count: int) -> list[list[str]]:
@@ -24,15 +25,18 @@ def assign(units: dict[str, float], count: int) -> list[list[str]]:
 
 
 def costs_of(items, costs: dict[str, float]) -> dict[str, float]:
-    """Each item's expected seconds: a test out of scope (skipped) costs nothing, a test the table
-    does not know costs the table's median."""
+    """Each item's expected seconds (see cost); a test the table does not know costs its median."""
     median = statistics.median(costs.values()) if costs else 1.0
-    return {
-        item.nodeid: 0.0
-        if "rnn_scope" in dict(item.user_properties)
-        else costs.get(function_name(item.nodeid), median)
-        for item in items
-    }
+    return {item.nodeid: cost(item, costs, median) for item in items}
+
+
+def cost(item, costs: dict[str, float], median: float) -> float:
+    """A test out of scope by the run's settings costs nothing. One whose implementation is
+    unavailable here keeps its cost: that depends on the machine (a GPU), and the split must not."""
+    scope = dict(item.user_properties).get("rnn_scope")
+    if scope is not None and scope != Scope.UNAVAILABLE.value:
+        return 0.0
+    return costs.get(function_name(item.nodeid), median)
 
 
 class ShardHooks:
@@ -59,10 +63,11 @@ class ShardHooks:
 def metadata(shard: Shard, units: dict[str, float], mine: set) -> dict:
     """What the report says of the shard: its tests, and every test of the run it is a part of (what
     rnn-conformance merge expects from all the shards together)."""
+    items = sorted(mine)  # a set's order changes with the process's string hashes, a float sum's with it
     return {
         "index": shard.index,
         "count": shard.count,
-        "items": sorted(mine),
-        "expected_seconds": round(sum(units[n] for n in mine), 1),
+        "items": items,
+        "expected_seconds": round(sum(units[n] for n in items), 1),
         "total_items": sorted(units),
     }
