@@ -15,6 +15,7 @@ import pytest
 
 from conformance.pytest_plugin import merge
 from conformance.pytest_plugin.options import Shard, parse_shard
+from conformance.pytest_plugin.session import clause_of
 from conformance.pytest_plugin.shards import assign
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,14 +96,16 @@ def summary_lines(result, impl: str) -> list[str]:
 
 def test_a_dropped_shard_is_reported_missing(runs, tmp_path):
     out, _ = runs
-    result = cli("merge", *shard_paths(out, 1, 3), f"--rnn-summary={tmp_path / 'summary.md'}")
+    summary, report = tmp_path / "summary.md", tmp_path / "merged.json"
+    result = cli("merge", *shard_paths(out, 1, 3), f"--rnn-summary={summary}", f"--rnn-report={report}")
     assert result.returncode == 1
     shard2 = json.loads((out / "shard2.json").read_text())["shard"]["items"]
     gru_tests = [n for n in shard2 if n.endswith("[torch.nn:GRU]")]
     assert gru_tests, "shard 2 holds GRU tests"
-    assert "missing" in result.stdout
-    summary = (tmp_path / "summary.md").read_text()
-    assert "missing" in summary and "| `torch.nn:GRU` |" in summary
+    assert "no report of shard 2/3" in result.stdout
+    missing = json.loads(report.read_text())["missing"]
+    assert set(missing["torch.nn:GRU"]) == {clause_of(nodeid)[0] for nodeid in gru_tests}
+    assert "| `torch.nn:GRU` |" in summary.read_text() and "** missing:" in summary.read_text()
 
 
 def test_mismatched_settings_are_refused(runs, tmp_path):

@@ -150,7 +150,8 @@ def merge(reports: dict) -> dict:
         f"{path}: {r['incomplete_reason']}" for path, r in reports.items() if not r.get("complete", True)
     ]
     count = sum(map(len, missing.values()))
-    reasons += [f"{count} clauses missing from every report"] if count else []
+    if count:
+        reasons.append(f"{count} clauses missing from every report{absent_shards(reports.values())}")
     return {
         "tool": "rnn-conformance",
         "complete": not reasons,
@@ -164,6 +165,16 @@ def merge(reports: dict) -> dict:
     }
 
 
+def absent_shards(reports) -> str:
+    """ " (no report of shard 2/3)" where the shards given of a count leave some index out."""
+    given = defaultdict(set)
+    for report in reports:
+        if report.get("shard"):
+            given[report["shard"]["count"]].add(report["shard"]["index"])
+    absent = [f"{k}/{n}" for n, indices in sorted(given.items()) for k in range(1, n + 1) if k not in indices]
+    return f" (no report of shard {', '.join(absent)})" if absent else ""
+
+
 def shard_of(report: dict) -> dict | None:
     shard = report.get("shard")
     return shard and {"index": shard["index"], "count": shard["count"], "items": shard["items"]}
@@ -172,11 +183,11 @@ def shard_of(report: dict) -> dict | None:
 def lines(merged: dict) -> list[str]:
     """The verdict tables of the merged report, as a run prints them."""
     width = shutil.get_terminal_size((80, 24)).columns
-    settings, out = merged["settings"], []
+    settings, incomplete, out = merged["settings"], merged["incomplete_reason"], []
     for name, impl in merged["implementations"].items():
         clauses = impl["clauses"]
         notes = [hint["message"] for hint in impl["hints"]]
-        notes += footnotes(clauses, settings["budget_s"], settings["declared_rtol"].items(), None)
+        notes += footnotes(clauses, settings["budget_s"], settings["declared_rtol"].items(), incomplete)
         if name in merged["missing"]:
             notes.append(f"missing: {', '.join(merged['missing'][name])} ({MISSING})")
         out += [f" {title(name)} ".center(width, "="), *block(name, clauses, notes)]

@@ -46,7 +46,10 @@ def markdown(report: dict) -> str:
         lines += [f"**Incomplete**: {report.get('incomplete_reason')}", ""]
     lines += counts_table(report["implementations"])
     failing = failing_lines(report["implementations"])
-    lines += ["", "### Failing clauses", "", *failing] if failing else ["", "Every claimed clause conforms."]
+    if failing:
+        lines += ["", "### Clauses that do not conform", "", *failing]
+    else:
+        lines += ["", "Every claimed clause conforms."]
     return "\n".join(lines) + "\n"
 
 
