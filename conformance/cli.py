@@ -1,18 +1,22 @@
-"""``rnn-conformance NAME [pytest args...]``: check one implementation, print the verdict table."""
+"""``rnn-conformance NAME [pytest args...]``: check one implementation; ``rnn-conformance merge``: reports."""
 
 from __future__ import annotations
 
 import sys
 
 USAGE = """usage: rnn-conformance NAME [pytest options...]
+       rnn-conformance merge REPORT.json... [--rnn-report=OUT.json] [--rnn-summary=PATH]
        rnn-conformance matrix [--check] [--only NAME] [--rnn-impl NAME] [--out docs/MATRIX.md] ...
 
 Checks NAME (as --rnn-impl takes it: a registered name, module:Class mirroring torch.nn.RNN/GRU,
 or module:adapter) against every clause and prints a verdict per clause. Any pytest option
 can follow, e.g. -n auto, -k gru, --rnn-report=verdicts.json, --hypothesis-seed=0.
 The exit code is pytest's: 0 all claimed clauses conform, 1 some fail.
-`matrix` checks every registered implementation, each in a process of its own, and writes
-docs/MATRIX.md and docs/MATRIX.json (see rnn-conformance matrix --help)."""
+
+merge: one verdict table of the JSON reports of several runs (--rnn-shard=K/N shards, other
+implementations), and the merged report; exit 1 where a clause fails or is missing from them all.
+matrix: every registered implementation, each in a process of its own: docs/MATRIX.md and
+docs/MATRIX.json (see rnn-conformance matrix --help)."""
 
 #: quiet (a dot per test, no per-test lines); the verdict table follows
 DEFAULTS = ["-q", "-p", "no:cacheprovider"]
@@ -30,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         from .matrix import main as matrix
 
         return matrix(argv[1:])
+    if argv[0] == "merge":
+        from .pytest_plugin.merge import main as merge
+
+        return merge(argv[1:])
     import pytest
 
     name, rest = argv[0], argv[1:]

@@ -15,10 +15,11 @@ import pytest
 
 from .. import profiles
 from ..spec.clauses import CLAUSES
-from . import failures, isolation, options, verdicts
+from . import failures, isolation, options, summaries, verdicts
 from .isolation import BEACON
 from .scope import decide
 from .session import PROGRESS, SESSION, Progress, Session
+from .shards import ShardHooks
 from .workers import XdistHooks, is_worker, is_xdist_controller
 
 profiles.register()  # before Hypothesis's own plugin loads --hypothesis-profile
@@ -39,6 +40,8 @@ def pytest_configure(config):
         config.pluginmanager.register(XdistHooks(), "rnn-conformance-xdist")
     session = config.stash[SESSION] = Session.start(config)
     config.pluginmanager.register(session, "rnn-conformance-session")  # its pytest_runtest_logreport
+    if session.options.shard:
+        config.pluginmanager.register(ShardHooks(session.options.shard, session), "rnn-conformance-shard")
     if is_worker(config):
         session.workers = config.workerinput.get("workercount", 1)
     else:
@@ -193,5 +196,9 @@ def pytest_sessionfinish(session):
         return
     rnn = config.stash[SESSION]
     rnn.incomplete = verdicts.incompleteness(rnn, session.shouldfail or session.shouldstop)
-    if rnn.options.report:
-        verdicts.write_report(config, rnn)
+    if rnn.options.report or rnn.options.summary:
+        report = verdicts.report(config, rnn)
+        if rnn.options.report:
+            verdicts.write_json(rnn.options.report, report)
+        if rnn.options.summary:
+            summaries.write(rnn.options.summary, report)

@@ -23,6 +23,8 @@ ISOLATION = "--rnn-isolation"
 BUDGET = "--rnn-budget"
 RTOL = "--rnn-rtol"
 REPRODUCTIONS = "--rnn-reproductions"
+SHARD = "--rnn-shard"
+SUMMARY = "--rnn-summary"
 DATABASE_VARIABLE = "RNN_CONFORMANCE_DATABASE"
 
 
@@ -118,6 +120,20 @@ def add(parser) -> None:
         help="where each failure's reproduction script is written, as DIR/IMPL/CLAUSE.py (default: "
         ".rnn-conformance/reproductions under the rootdir)",
     )
+    group.addoption(
+        SHARD,
+        metavar="K/N",
+        default=None,
+        help="run shard K of N: a deterministic 1/N of the clause tests (each test of each implementation), "
+        "balanced by their measured cost; merge the shards' --rnn-report files with rnn-conformance merge",
+    )
+    group.addoption(
+        SUMMARY,
+        metavar="PATH",
+        default=None,
+        help="write a short markdown summary (verdict counts per implementation, the failing clauses) to "
+        "PATH, e.g. $GITHUB_STEP_SUMMARY",
+    )
 
 
 def parse_list(value: str | None, case=str.upper) -> tuple[str, ...] | None:
@@ -145,6 +161,8 @@ class Options:
     reproductions: str = ".rnn-conformance/reproductions"  # where reproduction scripts are written
     seed: str | None = None  # --hypothesis-seed, for the command line that reruns a clause
     rootdir: str = "."  # pytest's: where a reproduction script imports the implementation from
+    shard: Shard | None = None  # --rnn-shard
+    summary: str | None = None  # --rnn-summary: where the markdown summary is written
 
     @classmethod
     def read(cls, config) -> Options:
@@ -170,6 +188,8 @@ class Options:
             ),
             seed=config.getoption("hypothesis_seed", None),
             rootdir=str(config.rootpath),
+            shard=parse_shard(config.getoption(SHARD)),
+            summary=config.getoption(SUMMARY),
         )
 
     def resolve_options(self) -> dict:
@@ -190,6 +210,27 @@ class Options:
         """The command line that runs one clause test of this run again."""
         seed = "" if self.seed is None else f" --hypothesis-seed={self.seed}"
         return f"pytest --pyargs conformance --rnn-impl={impl_name} -k {test_name}{seed}"
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int  # 1-based, as the option gives it
+    count: int
+
+    def __str__(self):
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(value: str | None) -> Shard | None:
+    """ "2/3" -> Shard(2, 3); anything that is not K/N with 1 <= K <= N is a UsageError."""
+    if value is None:
+        return None
+    index, slash, count = (part.strip() for part in value.partition("/"))
+    if not (slash and index.isdigit() and count.isdigit()):
+        raise pytest.UsageError(f"{SHARD}={value}: not K/N (e.g. {SHARD}=1/3)")
+    if not 1 <= int(index) <= int(count):
+        raise pytest.UsageError(f"{SHARD}={value}: K must be between 1 and N")
+    return Shard(int(index), int(count))
 
 
 def positive(value: float | None, option: str) -> float | None:

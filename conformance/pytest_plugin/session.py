@@ -17,7 +17,7 @@ from ..case import Case
 from ..compare import Accuracy
 from ..spec.clauses import CLAUSES
 from .isolation import why_not
-from .options import BUDGET, RTOL, Options, declared
+from .options import BUDGET, RTOL, SHARD, Options, declared
 from .scope import SkipsFile, decide
 from .verdicts import record
 
@@ -51,6 +51,7 @@ class Session:
     incomplete: str | None = None  # why the verdicts are not all there (set at the end)
     warned_slow: bool = False
     terminal: object = None  # pytest's terminal reporter, for the one early warning
+    shard: dict | None = None  # --rnn-shard: which tests this shard runs, of which (shards.metadata)
 
     @classmethod
     def start(cls, config) -> Session:
@@ -180,6 +181,12 @@ class Session:
                 "CPU thread there; --rnn-isolation=thread runs them here)"
                 if why is None
                 else f"  {impl.name}: clause tests run in this process ({why}): a crash ends the run"
+            )
+        if self.options.shard:
+            shard = self.options.shard
+            lines.append(
+                f"  shard {shard} ({SHARD}): a deterministic 1/{shard.count} of the "
+                "clause tests, balanced by their measured cost; merge the reports with rnn-conformance merge"
             )
         if self.options.budget:
             lines.append(f"  time budget per implementation: {self.options.budget:g} s (--rnn-budget)")

@@ -17,7 +17,19 @@ OUT_OF_SCOPE = ("skipped-unavailable", "not applicable", "not claimed")  # Scope
 #: a pass that needed the tolerance declared by --rnn-rtol: not full conformance
 DECLARED = "conforms (declared rtol)"
 #: strongest first: a clause checked by several tests takes the first verdict any of them has
-VERDICTS = ("error", "crashed", "timed out", "fails", DECLARED, "conforms", "not run", *OUT_OF_SCOPE)
+VERDICTS = (
+    "error",
+    "crashed",
+    "timed out",
+    "fails",
+    DECLARED,
+    "conforms",
+    "not run",
+    "missing",
+    *OUT_OF_SCOPE,
+)
+#: what counts as conformance (or is out of scope): any other verdict fails the run
+PASSING = ("conforms", DECLARED, *OUT_OF_SCOPE)
 #: the order of the summary line
 SUMMARY = (
     "conforms",
@@ -27,6 +39,7 @@ SUMMARY = (
     "timed out",
     "error",
     "not run",
+    "missing",
     "not applicable",
     "not claimed",
     "skipped-unavailable",
@@ -151,26 +164,35 @@ def table(clauses: dict) -> list[str]:
     return lines
 
 
-def footnotes(clauses: dict, session) -> list[str]:
-    """The lines under a table: where the budget cut clauses, which passed only under --rnn-rtol, and
-    whether the run is incomplete."""
+def footnotes(clauses: dict, budget: float | None, rtols, incomplete: str | None) -> list[str]:
+    """The lines under a table: where the budget cut clauses, which passed only under --rnn-rtol
+    (``rtols``: its (dtype, rtol) pairs), and whether the run is incomplete."""
     lines = []
     cut = [c for c, e in clauses.items() if "budget_cut" in e]
     if cut:
         lines.append(
             f"cut: {len(cut)} clauses stopped drawing when their share of --rnn-budget="
-            f"{session.options.budget:g} s was spent; they passed on the examples they ran"
+            f"{budget:g} s was spent; they passed on the examples they ran"
         )
     loose = [e["worst_error_ratio_derived"] for e in clauses.values() if e["verdict"] == DECLARED]
     if loose:
         lines.append(
             f"{DECLARED}: {len(loose)} clauses pass only under {RTOL} "
-            f"({declared(session.options.declared_rtol)}): their worst error is up to {max(loose):.2g}x "
+            f"({declared(rtols)}): their worst error is up to {max(loose):.2g}x "
             "the suite's own allowance; not full conformance"
         )
-    if session.incomplete:
-        lines.append(f"incomplete: {session.incomplete}")
+    if incomplete:
+        lines.append(f"incomplete: {incomplete}")
     return lines
+
+
+def title(impl: str) -> str:
+    return f"RNN conformance verdicts: {impl}"
+
+
+def block(impl: str, clauses: dict, notes: list[str]) -> list[str]:
+    """One implementation's table, its summary line and ``notes`` (hints, footnotes) under it."""
+    return [*table(clauses), f"{impl}: {summary(clauses)}", *notes]
 
 
 def write_tables(tr, session) -> None:
@@ -178,14 +200,25 @@ def write_tables(tr, session) -> None:
     results = verdicts(session.records, session.unrun())
     order = {impl.name: n for n, impl in enumerate(session.implementations())}  # as --rnn-impl gave them
     by_name = {impl.name: impl for impl in session.implementations()}
+    options = session.options
     for impl, clauses in sorted(results.items(), key=lambda kv: order.get(kv[0], len(order))):
-        tr.write_sep("=", f"RNN conformance verdicts: {impl}")
+        tr.write_sep("=", title(impl))
         hint_lines = [hint["message"] for hint in hints(by_name.get(impl), clauses)]
-        lines = [*table(clauses), f"{impl}: {summary(clauses)}", *hint_lines, *footnotes(clauses, session)]
-        for line in lines:
+        notes = footnotes(clauses, options.budget, options.declared_rtol, session.incomplete)
+        for line in block(impl, clauses, [*hint_lines, *notes]):
             tr.write_line(line)
-    if session.options.report and session.records:
-        tr.write_line(f"rnn-conformance report written to {session.options.report}")
+    if session.shard:
+        tr.write_line(shard_line(session.shard))
+    if options.report and session.records:
+        tr.write_line(f"rnn-conformance report written to {options.report}")
+
+
+def shard_line(shard: dict) -> str:
+    return (
+        f"shard {shard['index']}/{shard['count']}: {len(shard['items'])} of {len(shard['total_items'])} "
+        f"clause tests (about {shard['expected_seconds']:g} s by the cost table); the others are in the "
+        "other shards"
+    )
 
 
 def incompleteness(session, stop) -> str | None:
@@ -230,18 +263,22 @@ def settings_in_force(config, options) -> dict:
         "not_claimed": sorted(options.not_claimed),
         "skips": options.skips,
         "declared_rtol": dict(options.declared_rtol),
+        "kind": options.modes,
+        "dtypes": options.dtypes,
     }
 
 
-def write_report(config, session) -> None:
-    """The JSON report (--rnn-report): versions, settings, and per implementation its clauses' verdicts."""
+def report(config, session) -> dict:
+    """The JSON report (--rnn-report): versions, settings, the shard, and per implementation its
+    clauses' verdicts."""
     results = verdicts(session.records, session.unrun())
-    report = {
+    return {
         "tool": "rnn-conformance",
         "complete": session.incomplete is None,
         "incomplete_reason": session.incomplete,
         "versions": versions(),
         "settings": settings_in_force(config, session.options),
+        "shard": session.shard,
         "implementations": {
             impl.name: {
                 "description": impl.description,
@@ -253,6 +290,9 @@ def write_report(config, session) -> None:
             for impl in session.implementations()
         },
     }
-    with open(session.options.report, "w") as f:
+
+
+def write_json(path: str, report: dict) -> None:
+    with open(path, "w") as f:
         json.dump(report, f, indent=2)
         f.write("\n")

@@ -52,3 +52,10 @@ class XdistHooks:
         session = node.config.stash[SESSION]
         if not session.expected:
             session.expect(ids)
+
+    def pytest_testnodedown(self, node, error):
+        """On the controller, which collects nothing: the shard's tests, as a worker chose them."""
+        session = node.config.stash[SESSION]
+        shard = getattr(node, "workeroutput", {}).get("rnn_shard")
+        if shard and session.shard is None:
+            session.shard = shard
