@@ -208,8 +208,14 @@ class Options:
 
     def rerun(self, impl_name: str, test_name: str) -> str:
         """The command line that runs one clause test of this run again."""
-        seed = "" if self.seed is None else f" --hypothesis-seed={self.seed}"
-        return f"pytest --pyargs conformance --rnn-impl={impl_name} -k {test_name}{seed}"
+        given = [
+            (KIND, self.modes and ",".join(self.modes)),
+            (DTYPES, self.dtypes and ",".join(self.dtypes)),
+            (NOT_CLAIMED, ",".join(sorted(self.not_claimed))),
+            ("--hypothesis-seed", self.seed),
+        ]
+        options = "".join(f" {option}={value}" for option, value in given if value)
+        return f"pytest --pyargs conformance --rnn-impl={impl_name} -k {test_name}{options}"
 
 
 @dataclass(frozen=True)
