@@ -214,6 +214,9 @@ def main(argv: list[str]) -> int:
         ]
         print("\n".join(problems) or f"the committed matrix {out} holds")
         return 1 if problems else 0
+    if args.only and out.with_suffix(".json").exists():  # the other columns stay as committed
+        committed = json.loads(out.with_suffix(".json").read_text())["implementations"]
+        matrix["implementations"] = {**committed, **matrix["implementations"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown(matrix, notes))
     out.with_suffix(".json").write_text(json.dumps(matrix, indent=1, ensure_ascii=False) + "\n")

@@ -204,7 +204,12 @@ class Keras:
 def forward(config: Config, layers, x, h0, mask=None):
     """The chain over the batch-major ``x``: the top layer's sequence and torch's h_n."""
     states = []
+    from keras.src.layers.input_spec import assert_input_compatibility
+
     for k, (layer, values) in enumerate(layers):
+        # stateless_call skips what Layer.__call__ checks first: the input against the layer's spec
+        # (a rank-4 input is refused there), which a user calling the layer gets.
+        assert_input_compatibility(layer.input_spec, x, layer.name)
         fixed = [v.value for v in layer.non_trainable_variables]  # the dropout seed generators' state
         (x, *state), _ = layer.stateless_call(
             values, fixed, x, initial_state=initial_state(config, h0, k), mask=mask, training=config.training
