@@ -69,9 +69,12 @@ PACKED = ("packed.matches_oracle", "packed.each_row_alone", "packed.padding_igno
 def test_onnxruntime_conforms_but_accepts_a_length_0_sequence(pytester, tmp_path):
     """Measured with onnxruntime 1.32.0: every clause conforms at float32 and float16, packed
     sequences included, except errors.zero_length: its RNN and LSTM operators return an empty
-    output for a length-0 sequence (and its GRU aborts: the next test)."""
+    output for a length-0 sequence, and its GRU aborts (the next test): which of the two the clause
+    meets first depends on the examples Hypothesis draws (6.155.2: an RNN, fails; 6.170.17: a GRU,
+    crashed)."""
     got = verdicts(pytester, tmp_path, "implementations.onnx:onnxruntime")
-    assert_verdicts(got, fails=["errors.zero_length"], not_claimed=NOT_CLAIMED, not_applicable=NOT_APPLICABLE)
+    assert got.pop("errors.zero_length") in ("fails", "crashed")
+    assert_verdicts(got, not_claimed=NOT_CLAIMED, not_applicable=NOT_APPLICABLE)
 
 
 def test_onnxruntime_gru_aborts_the_process_on_a_length_0_sequence(pytester, tmp_path):
