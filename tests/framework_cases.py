@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import torch
 
 from conformance.spec.config import Config
 
-from .helpers import run_suite
-
-MODULES = {
-    "RNN_TANH": lambda **kw: torch.nn.RNN(nonlinearity="tanh", **kw),
-    "RNN_RELU": lambda **kw: torch.nn.RNN(nonlinearity="relu", **kw),
-    "GRU": lambda **kw: torch.nn.GRU(**kw),
-    "LSTM": lambda **kw: torch.nn.LSTM(**kw),
-}
-
-
-def flat(result) -> list:
-    output, state = result
-    tensors = (output, *(state if isinstance(state, tuple) else (state,)))
-    return [t if isinstance(t, torch.Tensor) else torch.from_numpy(np.array(t)) for t in tensors]
+from .helpers import MODULES, flat
 
 
 def module_and_call(adapter, mode: str, bidirectional: bool, num_layers: int, **weights_changed):
@@ -56,16 +40,6 @@ def max_difference(module, call, mode: str) -> float:
     for g in got:
         assert g.dtype == torch.float32
     return max(float((g - w).abs().max()) for g, w in zip(got, want))
-
-
-def verdicts(pytester, tmp_path, impl: str, *args: str) -> dict:
-    """clause id -> verdict of a run of the suite on ``impl`` (rnn-fast, seed 0)."""
-    path = tmp_path / "verdicts.json"
-    run_suite(
-        pytester, impl, "--hypothesis-profile=rnn-fast", "--hypothesis-seed=0", f"--rnn-report={path}", *args
-    )
-    clauses = json.loads(path.read_text())["implementations"][impl]["clauses"]
-    return {clause: record["verdict"] for clause, record in clauses.items()}
 
 
 def non_conforming(got: dict) -> dict:

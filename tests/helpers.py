@@ -7,6 +7,7 @@ from collections import defaultdict
 
 # pytester's in-process runs restore sys.modules afterwards; torch's C extension cannot be
 # imported twice, so it must already be loaded before the first run.
+import numpy as np
 import torch
 
 
@@ -37,8 +38,10 @@ MODULES = {
 
 
 def flat(result) -> list:
+    """output, h_n (and c_n) as tensors, whatever an adapter returned them as."""
     output, state = result
-    return [output, *(state if isinstance(state, tuple) else (state,))]
+    tensors = (output, *(state if isinstance(state, tuple) else (state,)))
+    return [t if isinstance(t, torch.Tensor) else torch.from_numpy(np.array(t)) for t in tensors]
 
 
 def initial_state(mode: str, *shape):

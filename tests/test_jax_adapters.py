@@ -6,7 +6,8 @@ import pytest
 
 from conformance.spec.config import Config
 
-from .framework_cases import MODULES, max_difference, module_and_call, non_conforming, verdicts
+from .framework_cases import MODULES, max_difference, module_and_call, non_conforming
+from .helpers import verdicts
 
 pytest.importorskip("jax")
 pytest.importorskip("flax")

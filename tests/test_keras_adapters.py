@@ -9,7 +9,8 @@ import torch
 from conformance.spec.config import Config
 from implementations import keras_adapter as adapters
 
-from .framework_cases import MODULES, max_difference, module_and_call, non_conforming, verdicts
+from .framework_cases import MODULES, max_difference, module_and_call, non_conforming
+from .helpers import verdicts
 
 if adapters.unavailable():  # it sets KERAS_BACKEND=torch before importing keras
     pytest.skip(adapters.unavailable(), allow_module_level=True)
