@@ -255,6 +255,9 @@ class JaxCells:
         }
     )
 
+    #: the harness runs its clause tests in the test process when JAX already runs there (no fork)
+    uses_jax = True
+
     def __init__(self, framework: Framework):
         self.framework = framework
         self.modes = framework.modes

@@ -41,7 +41,7 @@ def flat(result) -> list:
     """output, h_n (and c_n) as tensors, whatever an adapter returned them as."""
     output, state = result
     tensors = (output, *(state if isinstance(state, tuple) else (state,)))
-    return [t if isinstance(t, torch.Tensor) else torch.from_numpy(np.array(t)) for t in tensors]
+    return [torch.from_numpy(t) if isinstance(t, np.ndarray) else t for t in tensors]
 
 
 def initial_state(mode: str, *shape):

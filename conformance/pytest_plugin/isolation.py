@@ -114,7 +114,7 @@ def why_not(impl, isolation: str) -> str | None:
         return f"no fork() on {sys.platform}"
     if str(getattr(impl.adapter, "device", "cpu")).startswith("cuda") or cuda_initialized():
         return "CUDA cannot be used in a forked process"
-    if jax_initialized():
+    if getattr(impl.adapter, "uses_jax", False) and jax_initialized():
         return "JAX is initialized in this process: its runtime's threads do not survive fork()"
     return None
 
