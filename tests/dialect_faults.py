@@ -9,6 +9,8 @@ import torch
 from conformance.state import map_state
 from implementations.manual import Manual
 
+from .faults import UpdateGateInverted
+
 
 class GruNoBHn(Manual):
     """flax's nnx.GRUCell: no b_hn inside r * (...)."""
@@ -35,12 +37,7 @@ class GruResetBeforeMatmul(Manual):
         return (1 - z) * torch.tanh(x_n + (r * h) @ W_hn.T + b_hn) + z * h
 
 
-class GruZInverted(Manual):
-    def gru_cell(self, x, h, W_ih, W_hh, b_ih, b_hh):
-        x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=-1)
-        h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=-1)
-        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-        return z * torch.tanh(x_n + r * h_n) + (1 - z) * h
+GruZInverted = UpdateGateInverted  # the fault catalogue's: h' = z * n + (1 - z) * h
 
 
 class GruGateOrder(Manual):
