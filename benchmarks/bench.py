@@ -2,7 +2,7 @@
 the serial vs pytest-xdist speed-up, and where the time goes (oracle, implementation, harness).
 
     python benchmarks/bench.py                      # everything, default Hypothesis profile
-    python benchmarks/bench.py --only split         # one section: runs, xdist, isolation, split, catalogue
+    python benchmarks/bench.py --only floor     # one section: floor, runs, xdist, isolation, split, catalogue
     python benchmarks/bench.py --profile rnn-fast
 """
 
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's conformance and tests, in the runs made in this process
 REFERENCES = ["torch.nn:GRU", "torch.nn:RNN", "torch", "manual"]
 
 
@@ -119,67 +120,158 @@ def section_isolation(profile: str, repeats: int = 5):
 
 
 class Timers:
-    """A pytest plugin that times the oracle and the implementation inside every clause."""
+    """A pytest plugin that splits the clause tests' time: Hypothesis's engine (everything outside
+    the clause's body), drawing (the strategies, through the labelled draws), the oracle (forward
+    and the gradients' complex steps), the implementation (building it, calling it, its backward)
+    and the rest of the suite (case arrays, tensors in and out, comparisons)."""
+
+    FIELDS = ("hypothesis", "drawing", "oracle", "implementation", "suite")
 
     def __init__(self):
-        self.oracle = self.impl = self.calls = 0.0
+        self.calls = self.body = self.drawing = self.oracle = self.implementation = 0.0
+        self.examples = 0
+        self.depth = 0  # the oracle and the implementation are each timed once, at the outermost call
 
     def timed(self, fn, field):
         @functools.wraps(fn)  # keeps the built callable's attributes (its `parameters`, for gradients)
         def wrapper(*args, **kwargs):
+            if self.depth:
+                return fn(*args, **kwargs)
+            self.depth += 1
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
+                self.depth -= 1
                 setattr(self, field, getattr(self, field) + time.perf_counter() - start)
 
         return wrapper
 
     def pytest_configure(self, config):
-        from conformance import registry
+        import contextlib
+
+        from conformance import gradients, registry
+        from conformance.clauses import _helpers
         from conformance.spec import oracle
 
         oracle.forward = self.timed(oracle.forward, "oracle")
+        gradients.Probe.derivative = self.timed(gradients.Probe.derivative, "oracle")
+        _helpers.Draws.draw = self.timed(_helpers.Draws.draw, "drawing")
         build = registry.Implementation.build
         registry.Implementation.build = lambda impl, config, weights: self.timed(
-            self.timed(build, "impl")(impl, config, weights), "impl"
+            self.timed(build, "implementation")(impl, config, weights), "implementation"
         )
+        measuring = _helpers.measuring  # around the clause's body, once per example
+
+        @contextlib.contextmanager
+        def body(accuracy):
+            self.examples += 1
+            start = time.perf_counter()
+            try:
+                with measuring(accuracy):
+                    yield
+            finally:
+                self.body += time.perf_counter() - start
+
+        _helpers.measuring = body
 
     def pytest_runtest_logreport(self, report):
         if report.when == "call":
             self.calls += report.duration
 
+    def split(self) -> dict[str, float]:
+        inner = self.drawing + self.oracle + self.implementation
+        return dict(
+            hypothesis=self.calls - self.body,
+            drawing=self.drawing,
+            oracle=self.oracle,
+            implementation=self.implementation,
+            suite=self.body - inner,
+        )
 
-def section_split(profile: str):
+
+def split_run(impl: str, profile: str) -> Timers:
+    """One default run of ``impl`` in this process (the clock must run where the clauses do)."""
     import pytest
 
+    timers = Timers()
+    pytest.main(
+        pytest_args(impl, f"--hypothesis-profile={profile}", "--hypothesis-seed=0", "--rnn-isolation=thread"),
+        plugins=[timers],
+    )
+    return timers
+
+
+def section_split(profile: str):
     rows = []
     for impl in ["torch.nn:GRU", "manual"]:
-        timers = Timers()  # its clocks run in this process: so do the clause tests
-        pytest.main(
-            pytest_args(impl, f"--hypothesis-profile={profile}", "--rnn-isolation=thread"), plugins=[timers]
-        )
-        rest = timers.calls - timers.oracle - timers.impl
+        timers = split_run(impl, profile)
+        parts = timers.split()
         rows.append(
-            [
-                impl,
-                f"{timers.calls:.2f}",
-                f"{timers.oracle:.2f} ({100 * timers.oracle / timers.calls:.0f}%)",
-                f"{timers.impl:.2f} ({100 * timers.impl / timers.calls:.0f}%)",
-                f"{rest:.2f} ({100 * rest / timers.calls:.0f}%)",
-            ]
+            [impl, f"{timers.calls:.2f}", timers.examples]
+            + [f"{parts[f]:.2f} ({100 * parts[f] / timers.calls:.0f}%)" for f in Timers.FIELDS]
         )
     table(
-        "Where the time goes inside the clauses (seconds; harness = Hypothesis generation, case arrays, "
-        "comparisons)",
-        ["implementation", "clauses s", "oracle", "implementation", "harness + hypothesis"],
+        "Where the time goes inside the clauses (seconds, thread isolation: the clocks run in this process)",
+        ["implementation", "clauses s", "examples", *Timers.FIELDS],
         rows,
     )
 
 
-def catch(fault: str, clauses: set, profile: str, seed: int) -> list:
+def startup() -> float:
+    """Seconds of a run that collects the clauses and runs none: interpreter, imports, plugin."""
+    start = time.perf_counter()
+    subprocess.run(pytest_command("torch.nn:GRU", "--collect-only"), cwd=ROOT, capture_output=True)
+    return time.perf_counter() - start
+
+
+def section_floor(profile: str, repeats: int = 5):
+    """The default run of torch.nn:GRU against its floor: start-up plus the implementation's own
+    time (what a run would cost if drawing, the oracle and the harness were free); medians of
+    ``repeats`` runs, --hypothesis-seed=0."""
+    from statistics import median
+
+    runs = [
+        pytest_run("torch.nn:GRU", f"--hypothesis-profile={profile}", "--hypothesis-seed=0")
+        for _ in range(repeats)
+    ]
+    walls = sorted(w for w, _, _ in runs)
+    examples = runs[0][1]
+    start = median(startup() for _ in range(repeats))
+    timers = split_run("torch.nn:GRU", profile)
+    floor = start + timers.implementation
+    wall = median(walls)
+    table(
+        f"torch.nn:GRU default run (profile {profile}, --hypothesis-seed=0, serial; medians of {repeats})",
+        [
+            "wall s",
+            "runs",
+            "examples",
+            "examples/s",
+            "start-up s",
+            "implementation s",
+            "floor s",
+            "wall / floor",
+        ],
+        [
+            [
+                f"{wall:.1f}",
+                " ".join(f"{w:.1f}" for w in walls),
+                examples,
+                f"{examples / wall:.0f}",
+                f"{start:.1f}",
+                f"{timers.implementation:.1f}",
+                f"{floor:.1f}",
+                f"{wall / floor:.2f}",
+            ]
+        ],
+    )
+
+
+def catch(fault: str, clauses: set, profile: str, seed: int, only) -> tuple[list, int | None]:
     """[fault, clauses that failed (of those it must fail), examples the first of them needed, wall s,
-    verdict]."""
+    verdict], and that number of examples (None: not caught). Only the clauses that must catch the
+    fault run (``only``: tests/helpers.only): a clause test's examples depend on its seed alone."""
     import json
     import os
     import tempfile
@@ -189,7 +281,11 @@ def catch(fault: str, clauses: set, profile: str, seed: int) -> list:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         start = time.perf_counter()
         cmd = pytest_command(
-            fault, f"--hypothesis-profile={profile}", f"--hypothesis-seed={seed}", f"--rnn-report={report}"
+            fault,
+            f"--hypothesis-profile={profile}",
+            f"--hypothesis-seed={seed}",
+            f"--rnn-report={report}",
+            *only(clauses),
         )
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - start
@@ -203,27 +299,31 @@ def catch(fault: str, clauses: set, profile: str, seed: int) -> list:
     }
     first = min(needed, key=lambda c: needed[c] or 0, default=None)
     verdict = "caught" if needed else f"NOT CAUGHT (rc={proc.returncode})"
-    return [
+    row = [
         fault.split(":")[1],
         ", ".join(sorted(needed)) or "-",
         f"{needed[first]} ({first})" if first else "-",
         f"{wall:.1f}",
         verdict,
     ]
+    return row, needed[first] if first else None
 
 
 def section_catalogue(profile: str, seed: int = 0):
     """Every fault through --rnn-impl, two at a time; the catalogue profile (default minus
     shrinking) unless --profile says otherwise."""
     from concurrent.futures import ThreadPoolExecutor
+    from statistics import median
 
-    sys.path.insert(0, str(ROOT))
     from tests.faults import CATALOGUE
+    from tests.helpers import only
 
     profile = "catalogue" if profile == "default" else profile
     start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
-        rows = list(pool.map(lambda f: catch(f, CATALOGUE[f], profile, seed), sorted(CATALOGUE)))
+        rows, needed = zip(
+            *pool.map(lambda f: catch(f, CATALOGUE[f], profile, seed, only), sorted(CATALOGUE))
+        )
     table(
         f"Fault catalogue under profile {profile}, --hypothesis-seed={seed} "
         f"({time.perf_counter() - start:.0f} s in all, two at a time)",
@@ -236,9 +336,16 @@ def section_catalogue(profile: str, seed: int = 0):
         ],
         rows,
     )
+    caught = [n for n in needed if n is not None]
+    print(
+        f"  caught {len(caught)} of {len(rows)}; examples to kill (first failing example of the first "
+        f"clause to fail): median {median(caught) if caught else '-'}, "
+        f"mean {sum(caught) / max(len(caught), 1):.1f}, max {max(caught, default='-')}"
+    )
 
 
 SECTIONS = {
+    "floor": section_floor,
     "runs": section_runs,
     "xdist": section_xdist,
     "isolation": section_isolation,

@@ -3,6 +3,8 @@ long, large-batch or large-magnitude, so that kernel faults at those sizes are r
 
 from __future__ import annotations
 
+import functools
+
 from hypothesis import strategies as st
 
 from .case import Case
@@ -13,17 +15,51 @@ TILE_EDGES = (15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129)
 BATCH_EDGES = (7, 8, 9, 31, 32, 33, 63, 64, 65)
 
 
+# Strategies are made once and reused: Hypothesis validates a strategy object on its first draw,
+# which cost more than the draw itself when clauses made new ones for every example.
+# (st.integers and st.booleans are already cached by Hypothesis itself.)
+
+
+# The caches key values with their types: True == 1 == 1.0, and st.just(1.0) is no bias=True.
+
+
+def typed(values) -> tuple:
+    return tuple((type(v), v) for v in values)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sampled_from(key: tuple):
+    return st.sampled_from([v for _, v in key])
+
+
+def sampled_from(values):
+    """st.sampled_from, made once per sequence of values."""
+    return _sampled_from(typed(values))
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def just(value):
+    """st.just, made once per (hashable) value."""
+    return st.just(value)
+
+
+@functools.lru_cache(maxsize=1024)
 def mostly(common, rare, one_in: int = 5):
     """``common`` about (one_in-1)/one_in of the time, else ``rare``; shrinks towards ``common``."""
     return st.integers(0, one_in - 1).flatmap(lambda k: rare if k == one_in - 1 else common)
 
 
 def as_strategy(value):
-    return value if isinstance(value, st.SearchStrategy) else st.just(value)
+    if isinstance(value, st.SearchStrategy):
+        return value
+    try:
+        return just(value)
+    except TypeError:  # unhashable
+        return st.just(value)
 
 
-HIDDEN = mostly(st.integers(1, 8), st.sampled_from(TILE_EDGES))
-BATCH = mostly(st.integers(1, 4), st.sampled_from(BATCH_EDGES))
+HIDDEN = mostly(st.integers(1, 8), sampled_from(TILE_EDGES))
+BATCH = mostly(st.integers(1, 4), sampled_from(BATCH_EDGES))
 SEQ_LEN = mostly(st.integers(1, 6), st.integers(7, 128))
 #: A cell's configuration: one layer, one direction, no batch_first.
 CELL = dict(num_layers=1, batch_first=False, bidirectional=False, cell=True)
@@ -39,16 +75,7 @@ def configs(draw, modes, dtypes=DTYPES, projection=None, **fixed) -> Config:
     Every field shrinks towards torch's default (tanh before relu, bias=True), so that what a
     shrunk failing example keeps beyond the defaults is what the failure needs (the run's hints).
     """
-    fields = dict(
-        mode=st.sampled_from([m for m in MODES if m in modes]),
-        input_size=HIDDEN,
-        hidden_size=HIDDEN,
-        num_layers=st.integers(1, 3),
-        bias=st.sampled_from((True, False)),
-        batch_first=st.booleans(),
-        bidirectional=st.booleans(),
-        dtype=st.sampled_from([d for d in DTYPES if d in dtypes]),
-    )
+    fields = {**config_fields(tuple(modes), tuple(dtypes))}
     fields.update({name: as_strategy(v) for name, v in fixed.items()})
     values = {name: draw(s) for name, s in fields.items()}
     if (
@@ -58,10 +85,23 @@ def configs(draw, modes, dtypes=DTYPES, projection=None, **fixed) -> Config:
         and not values.get("cell")
     ):
         some = st.integers(1, values["hidden_size"] - 1)
-        values["proj_size"] = draw(
-            some if projection else mostly(st.just(0), some, one_in=3), label="proj_size"
-        )
+        values["proj_size"] = draw(some if projection else mostly(just(0), some, one_in=3), label="proj_size")
     return Config(**values)
+
+
+@functools.lru_cache(maxsize=64)
+def config_fields(modes: tuple, dtypes: tuple) -> dict:
+    """The strategy of each field of a configuration, before a clause's pins (in drawing order)."""
+    return dict(
+        mode=sampled_from([m for m in MODES if m in modes]),
+        input_size=HIDDEN,
+        hidden_size=HIDDEN,
+        num_layers=st.integers(1, 3),
+        bias=sampled_from((True, False)),
+        batch_first=st.booleans(),
+        bidirectional=st.booleans(),
+        dtype=sampled_from([d for d in DTYPES if d in dtypes]),
+    )
 
 
 @st.composite
@@ -80,8 +120,11 @@ def weight_gains(mode: str, seq_len: int):
     close to float32's overflow, so it gets 1.5 on short sequences only.
     """
     if seq_len > 8:
-        return st.just(1.0)
-    return st.sampled_from((1.0, 1.5) if mode == "RNN_RELU" else (1.0, 3.0))
+        return just(1.0)
+    return sampled_from((1.0, 1.5) if mode == "RNN_RELU" else (1.0, 3.0))
+
+
+INPUT_SCALE = mostly(just(1.0), sampled_from((10.0, 1000.0)))
 
 
 @st.composite
@@ -97,6 +140,27 @@ def cases(
         batch=None if draw(as_strategy(unbatched)) else draw(as_strategy(batch)),
         seed=draw(st.integers(0, 2**32 - 1)),
         weight_gain=draw(weight_gains(config.mode, length)),
-        input_scale=draw(mostly(st.just(1.0), st.sampled_from((10.0, 1000.0)))),
+        input_scale=draw(INPUT_SCALE),
         with_h0=draw(as_strategy(with_h0)),
     )
+
+
+#: a case's fields (not its configuration's) that a clause can pin, and their strategies by default
+CASE_FIELDS = dict(seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False)
+
+
+def case_strategy(modes, dtypes, fields: dict):
+    """``cases(configs(modes, dtypes, ...))`` with ``fields`` pinning fields of the case
+    (CASE_FIELDS) or of its configuration; made once per distinct set of pins."""
+    key = (frozenset(modes), frozenset(dtypes), tuple((name, typed([v])) for name, v in fields.items()))
+    try:
+        return _case_strategy(*key)
+    except TypeError:  # an unhashable pin
+        return _case_strategy.__wrapped__(*key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _case_strategy(modes: frozenset, dtypes: frozenset, items: tuple):
+    fields = {name: value for name, ((_, value),) in items}
+    case_fields = {name: fields.pop(name, default) for name, default in CASE_FIELDS.items()}
+    return cases(configs(modes, dtypes, **fields), **case_fields)

@@ -25,6 +25,13 @@ def run_suite(pytester, impl: str, *args: str):
     return result, verdicts
 
 
+def only(clauses) -> list[str]:
+    """pytest arguments that run just these clauses' tests (``-k``)."""
+    from conformance.spec.clauses import CLAUSES
+
+    return ["-k", " or ".join(sorted(CLAUSES[c].test_name for c in clauses))]
+
+
 def failed(verdicts) -> set[str]:
     return {c for c, outcomes in verdicts.items() if "failed" in outcomes}
 

@@ -3,10 +3,8 @@ reference implementations pass every clause."""
 
 import pytest
 
-from conformance.spec.clauses import CLAUSES
-
 from .faults import CATALOGUE
-from .helpers import failed, run_suite
+from .helpers import failed, only, run_suite
 
 REFERENCES = [
     "manual",
@@ -20,17 +18,14 @@ REFERENCES = [
 ]
 
 
-def only(clauses) -> list[str]:
-    """pytest arguments that run just these clauses' tests, and stop at the first that fails."""
-    return ["-k", " or ".join(sorted(CLAUSES[c].test_name for c in clauses)), "-x"]
-
-
 @pytest.mark.parametrize("fault", sorted(CATALOGUE))
 def test_fault_is_caught(pytester, fault):
     # Only the clauses that must catch the fault, up to the first that does: each clause test's
     # examples depend on its seed alone, not on which others run, so the verdict is the one a whole
-    # run would give, at a tenth of its cost (benchmarks/bench.py --only catalogue runs them whole).
-    result, verdicts = run_suite(pytester, fault, "--hypothesis-profile=catalogue", *only(CATALOGUE[fault]))
+    # run would give, at a tenth of its cost.
+    result, verdicts = run_suite(
+        pytester, fault, "--hypothesis-profile=catalogue", *only(CATALOGUE[fault]), "-x"
+    )
     caught_by = failed(verdicts)
     assert result.ret != 0, f"{fault} passed the whole suite"
     assert caught_by & CATALOGUE[fault], (

@@ -24,10 +24,7 @@ from ..dialects import Comparison
 from ..pytest_plugin.failures import rerun_note
 from ..runner import ImplementationCrashed, ImplementationTimedOut, run_case
 from ..spec.clauses import CLAUSES
-from ..strategies import BATCH, CELL, SEQ_LEN, cases, configs
-
-#: draw_case's fields of a case rather than of its configuration, and their defaults.
-CASE_FIELDS = dict(seq_len=SEQ_LEN, batch=BATCH, with_h0=st.booleans(), unbatched=False)
+from ..strategies import CELL, case_strategy
 
 # A slow example is not a conformance failure, and large cases are large on purpose; the
 # rnn_progress fixture is meant to span the examples of a test.
@@ -126,8 +123,7 @@ def draw_case(data, impl, *, cell=False, label="case", **fields):
     or of its configuration (``cell``: a cell's). A pin of a not-claimed feature must go through
     capabilities.within: a case using one is refused (DeclarationError)."""
     fields = capabilities.restrict(impl, {**(CELL if cell else {}), **fields})
-    case_fields = {name: fields.pop(name, default) for name, default in CASE_FIELDS.items()}
-    strategy = cases(configs(impl.modes, capabilities.claimed_dtypes(impl), **fields), **case_fields)
+    strategy = case_strategy(impl.modes, capabilities.claimed_dtypes(impl), fields)
     case = data.draw(strategy, label=label)
     capabilities.refuse(impl, case, data.clause_id)
     return case

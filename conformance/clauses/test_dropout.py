@@ -6,9 +6,10 @@ from hypothesis import strategies as st
 from ..capabilities import within
 from ..compare import assert_output_close, assert_state_close
 from ..runner import run_case
+from ..strategies import sampled_from
 from ._helpers import assert_matches_oracle, clause, compared_with_oracle, draw_case, expected, tolerance
 
-DROPOUT = st.sampled_from((0.25, 0.5, 1.0))
+DROPOUT = sampled_from((0.25, 0.5, 1.0))
 
 
 @clause("dropout.eval_mode")

@@ -1,19 +1,18 @@
 """dtypes: the output keeps the input's dtype, and half precision is as accurate as half precision
 can be (CONTRACT.md, "Layouts and shapes", "Precision notes"; bug 15)."""
 
-from hypothesis import strategies as st
-
 from ..capabilities import claimed_dtypes
 from ..compare import Mismatch
 from ..runner import run_case
 from ..spec.config import REDUCED_DTYPES
 from ..state import STATE_NAMES, parts
+from ..strategies import sampled_from
 from ._helpers import assert_matches_oracle, clause, draw_case
 
 
 @clause("dtype.output_matches_input")
 def test_dtype_output_matches_input(impl, data):
-    case = draw_case(data, impl, dtype=st.sampled_from(sorted(claimed_dtypes(impl))))
+    case = draw_case(data, impl, dtype=sampled_from(sorted(claimed_dtypes(impl))))
     got = run_case(impl, case)
     assert_dtypes(case, got)
 
@@ -21,7 +20,7 @@ def test_dtype_output_matches_input(impl, data):
 @clause("dtype.reduced_precision")
 def test_dtype_reduced_precision(impl, data):
     claimed = sorted(claimed_dtypes(impl) & set(REDUCED_DTYPES))
-    assert_matches_oracle(impl, draw_case(data, impl, dtype=st.sampled_from(claimed)))
+    assert_matches_oracle(impl, draw_case(data, impl, dtype=sampled_from(claimed)))
 
 
 def assert_dtypes(case, got):

@@ -11,6 +11,7 @@ from ..runner import construction_refusal, refusal
 from ..spec import layout
 from ..spec.config import Config
 from ..state import INITIAL_NAMES, parts, replace_part
+from ..strategies import just, sampled_from
 from ._helpers import clause, draw_case
 
 SMALL = dict(seq_len=st.integers(1, 4), batch=st.integers(1, 4))
@@ -19,7 +20,7 @@ SMALL = dict(seq_len=st.integers(1, 4), batch=st.integers(1, 4))
 def bad_sizes(right: int, *confusable: int):
     """PyTorch's tests' prime bad size 7, or 1 (which broadcasts), or a size easily confused with
     the right one, never the right size."""
-    return st.sampled_from(list(dict.fromkeys(n for n in (7, 1, 11, *confusable) if n != right)))
+    return sampled_from(list(dict.fromkeys(n for n in (7, 1, 11, *confusable) if n != right)))
 
 
 def must_have_raised(impl, error, what):
@@ -54,10 +55,10 @@ def test_errors_input_width(impl, data):
 def test_errors_h0_shape(impl, data):
     case = draw_case(data, impl, with_h0=True, **SMALL)
     config = case.config
-    name = data.draw(st.sampled_from(INITIAL_NAMES[: len(parts(case.h0))]), label="tensor of the wrong shape")
+    name = data.draw(sampled_from(INITIAL_NAMES[: len(parts(case.h0))]), label="tensor of the wrong shape")
     index = INITIAL_NAMES.index(name)
     right = parts(case.h0)[index].shape
-    axis = data.draw(st.sampled_from(range(len(right))), label="dimension made wrong")
+    axis = data.draw(sampled_from(range(len(right))), label="dimension made wrong")
     # With projections h_0 and c_0 differ in width (proj_size, hidden_size): one must not pass for the other.
     size = data.draw(
         bad_sizes(right[axis], *({config.h_out, config.hidden_size} if axis == len(right) - 1 else ())),
@@ -81,7 +82,7 @@ def test_errors_h0_shape(impl, data):
 @clause("errors.input_rank")
 def test_errors_input_rank(impl, data):
     case = draw_case(data, impl, with_h0=False, **SMALL)
-    rank = data.draw(st.sampled_from((1, 4)), label="rank")
+    rank = data.draw(sampled_from((1, 4)), label="rank")
     shape = (
         (case.config.input_size,) if rank == 1 else (case.seq_len, case.batch or 1, 1, case.config.input_size)
     )
@@ -105,7 +106,7 @@ def test_errors_dtype_mismatch(impl, data):
         # torch on the CPU promotes a float32 c_0 under float64 weights instead of refusing it; a
         # float64 c_0 under float32 weights it refuses.
         names.append("c_0")
-    which = data.draw(st.sampled_from(names), label="tensor in the other dtype")
+    which = data.draw(sampled_from(names), label="tensor in the other dtype")
     what = f"{which} in {other} with {case.config.dtype} weights"
     if which == "x":
         assert_raises(impl, case, what, x=torch.as_tensor(case.x).to(other))
@@ -125,7 +126,7 @@ def test_errors_proj_size(impl, data):
     H = config.hidden_size
     if config.mode == "LSTM":
         refused, why = (
-            st.one_of(st.just(H), st.integers(H + 1, 2 * H + 7), st.integers(-3, -1)),
+            st.one_of(just(H), st.integers(H + 1, 2 * H + 7), st.integers(-3, -1)),
             f"an LSTM needs 0 <= proj_size < hidden_size={H}",
         )
     else:
@@ -140,6 +141,6 @@ def test_errors_proj_size(impl, data):
 def test_errors_sizes_positive(impl, data):
     # No projection: an LSTM's proj_size >= hidden_size would be a reason to raise of its own.
     config = draw_case(data, impl, projection=False, **SMALL).config
-    field = data.draw(st.sampled_from(("hidden_size", "num_layers")), label="size made non-positive")
-    value = data.draw(st.sampled_from((0, -1)), label="value")
+    field = data.draw(sampled_from(("hidden_size", "num_layers")), label="size made non-positive")
+    value = data.draw(sampled_from((0, -1)), label="value")
     assert_constructor_raises(impl, config.replace(**{field: value}), f"{field}={value}", valid=config)

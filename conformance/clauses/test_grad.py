@@ -17,10 +17,10 @@ from ..capabilities import within
 from ..gradients import Probe
 from ..spec.config import parameter_shapes
 from ..state import INITIAL_NAMES
-from ..strategies import mostly
+from ..strategies import just, mostly, sampled_from
 from ._helpers import clause, draw_case
 
-UNBATCHED = mostly(st.just(False), st.just(True))
+UNBATCHED = mostly(just(False), just(True))
 DIRECTIONS = 2
 PARAMETERS_PER_EXAMPLE = 4
 
@@ -45,7 +45,7 @@ def test_grad_weights(impl, data):
     case = draw_case(data, impl, unbatched=within(impl, "unbatched", UNBATCHED))
     names = data.draw(
         st.lists(
-            st.sampled_from(list(parameter_shapes(case.config))),
+            sampled_from(list(parameter_shapes(case.config))),
             min_size=1,
             max_size=PARAMETERS_PER_EXAMPLE,
             unique=True,

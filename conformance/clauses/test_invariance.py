@@ -10,7 +10,7 @@ from ..runner import LAYOUTS, call, run_case, tensors
 from ..spec import layout
 from ..spec.layout import output_axes
 from ..state import INITIAL_NAMES, STATE_NAMES, map_state, names, parts
-from ..strategies import BATCH_EDGES, TILE_EDGES, as_strategy, mostly
+from ..strategies import BATCH_EDGES, TILE_EDGES, as_strategy, mostly, sampled_from
 from ._helpers import clause, draw_case, tolerance
 
 LONG = st.integers(2, 12)
@@ -23,7 +23,7 @@ def state_rows(state, index):
 
 @clause("invariance.rows_independent")
 def test_invariance_rows_independent(impl, data):
-    batch = mostly(st.sampled_from(BATCH_EDGES), st.integers(2, 6))
+    batch = mostly(sampled_from(BATCH_EDGES), st.integers(2, 6))
     case = draw_case(data, impl, batch=batch, with_h0=within(impl, "initial_state", True))
     rows = data.draw(
         st.lists(st.integers(0, case.batch - 1), max_size=2, unique=True), label="rows (besides the last)"
@@ -119,7 +119,7 @@ def test_invariance_streaming(impl, data):
 
 @clause("invariance.deterministic")
 def test_invariance_deterministic(impl, data):
-    case = draw_case(data, impl, hidden_size=mostly(st.sampled_from(TILE_EDGES), st.integers(1, 8), one_in=3))
+    case = draw_case(data, impl, hidden_size=mostly(sampled_from(TILE_EDGES), st.integers(1, 8), one_in=3))
     first = run_case(impl, case)
     for attempt in (2, 3):
         again = run_case(impl, case)
@@ -158,7 +158,7 @@ def test_invariance_inputs_unmodified(impl, data):
 def test_invariance_non_contiguous(impl, data):
     case = draw_case(data, impl)
     given = "x" if case.h0 is None else f"x and {names(case.h0, INITIAL_NAMES)}"
-    layout = data.draw(st.sampled_from(LAYOUTS), label=f"layout of {given}")
+    layout = data.draw(sampled_from(LAYOUTS), label=f"layout of {given}")
     contiguous, strided = run_case(impl, case), run_case(impl, case, layout=layout)
     tol = tolerance(case, contiguous.output, contiguous.h_n)
     against = "the same values given contiguous"

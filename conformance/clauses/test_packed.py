@@ -9,7 +9,7 @@ from ..compare import Mismatch, assert_output_close, assert_state_close
 from ..runner import run_case
 from ..spec import layout
 from ..state import map_state
-from ..strategies import mostly
+from ..strategies import just, mostly
 from ._helpers import clause, compared_with_oracle, draw_case, expected, tolerance
 
 
@@ -18,9 +18,9 @@ def draw_lengths(data, case):
     with enforce_sorted=True, otherwise in any order with enforce_sorted=False."""
     N, L = case.batch, case.seq_len
     lengths = data.draw(
-        st.lists(mostly(st.just(L), st.integers(1, L), one_in=2), min_size=N, max_size=N), label="lengths"
+        st.lists(mostly(just(L), st.integers(1, L), one_in=2), min_size=N, max_size=N), label="lengths"
     )
-    enforce_sorted = data.draw(mostly(st.just(False), st.just(True), one_in=4), label="enforce_sorted")
+    enforce_sorted = data.draw(mostly(just(False), just(True), one_in=4), label="enforce_sorted")
     return np.array(sorted(lengths, reverse=True) if enforce_sorted else lengths), enforce_sorted
 
 

@@ -3,8 +3,8 @@
 The test process forks a child at its first clause test; the child runs pytest's own test
 protocol for each clause test the test process sends it, one after another, and sends back the
 reports, serialized as xdist sends them. A child that dies (a signal, an exit) leaves a
-``crashed`` report; one that stops making progress is killed and leaves a ``timed out`` one; the
-next clause test forks a new child. What the child was doing when it died is read from a small
+``crashed`` report; one whose call runs past the time limit, or that stops making progress, is
+killed and leaves a ``timed out`` one; the next clause test forks a new child. What the child was doing when it died is read from a small
 shared page (a Beacon) that it updates as it draws cases and calls the implementation.
 
 A pipe round trip per clause test costs nothing measurable, against one per implementation call
@@ -42,8 +42,8 @@ from ..case import Case
 from . import failures
 
 ISOLATIONS = ("process", "thread")
-#: seconds without progress (no call started or ended, no example begun) past twice the time limit
-#: after which a child is killed: a call stuck where Python's thread-based time limit cannot stop it
+#: seconds without progress outside a call (no call started or ended, no example begun) past twice
+#: the time limit after which a child is killed (a call is stopped at the time limit itself)
 GRACE = 10.0
 HEADER = struct.Struct("QQII")  # beats, examples, the lengths of the draws and of the call that follow
 DRAWS_ROOM, CALL_ROOM = 1 << 15, 1 << 12  # bytes for the example's draws (pickled), the call in progress
@@ -51,6 +51,7 @@ DRAWS_AT, CALL_AT = HEADER.size, HEADER.size + DRAWS_ROOM  # where each is on th
 EXIT_BROKEN = 70  # the child could not run the protocol or send its reports: a defect of the suite
 BEACON = pytest.StashKey["Beacon"]()
 STOPPING = {signal.SIGINT, signal.SIGTERM}
+STACKS = signal.SIGUSR1  # a child that receives it writes its threads' Python stacks to its dump
 #: why the run is stopping (SIGTERM), once it is
 stopping: str | None = None
 
@@ -96,6 +97,10 @@ class Beacon:
 
     def beats(self) -> int:
         return HEADER.unpack_from(self.page)[0]
+
+    def calling(self) -> bool:
+        """Whether a call of the implementation is in progress."""
+        return HEADER.unpack_from(self.page)[3] > 0
 
     def last(self) -> tuple[int, list, str]:
         """The examples begun, the latest one's draws (empty: none, or too large to keep) and the
@@ -181,10 +186,12 @@ def serve(session, commands: int, replies: int, beacon: Beacon, dump, parent: in
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)
         faulthandler.enable(file=dump, all_threads=True)
+        faulthandler.register(STACKS, file=dump, all_threads=True)  # the parent asks, before it kills
         die_with_parent(parent)
         if "torch" in sys.modules:  # see the module's docstring
             sys.modules["torch"].set_num_threads(1)
         calls.heartbeat = beacon.called
+        calls.watched = True  # Child.receive stops a call past its time limit
         fresh_seeds()
         from _pytest.runner import runtestprotocol
 
@@ -272,19 +279,23 @@ class Child:
             if retire:
                 self.stop(kill=False)
             return Ended(reports, None, None, time.monotonic() - began)
+        if stalled is not None:
+            self.ask_for_stacks()
         status, stacks = self.stop(kill=stalled is not None)
         return Ended(None, status, stalled, time.monotonic() - began, stacks)
 
     def receive(self, limit: float | None) -> tuple[bytes | None, float | None]:
-        """One reply: (its data, None); (None, None) if the child died first; (None, seconds) if it
-        showed no progress for that long (the watchdog's patience)."""
+        """One reply: (its data, None); (None, None) if the child died first; (None, seconds) if a
+        call ran past ``limit`` or, with no call running, the child showed no progress for twice as
+        long and more (the watchdog's patience)."""
         buffer = b""
         last_beats, last_change = self.beacon.beats(), time.monotonic()
         patience = None if limit is None else 2 * limit + GRACE
+        wait = 1.0 if limit is None else min(1.0, limit / 4)
         while True:
             if stopping:
                 raise Terminated(stopping)
-            if select.select([self.replies], [], [], 1.0)[0]:
+            if select.select([self.replies], [], [], wait)[0]:
                 chunk = os.read(self.replies, 1 << 16)
                 if not chunk:
                     return None, None
@@ -295,8 +306,22 @@ class Child:
             now, beats = time.monotonic(), self.beacon.beats()
             if beats != last_beats:
                 last_beats, last_change = beats, now
+            elif limit is not None and self.beacon.calling() and now - last_change > limit:
+                return None, now - last_change
             elif patience is not None and now - last_change > patience:
                 return None, now - last_change
+
+    def ask_for_stacks(self, patience: float = 1.0) -> None:
+        """Have the child write its Python stacks to its dump (faulthandler, which answers even while
+        native code holds the GIL), and wait a moment for them."""
+        try:
+            os.kill(self.pid, STACKS)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline and os.fstat(self.dump.fileno()).st_size == 0:
+            time.sleep(0.01)
+        time.sleep(0.05)  # the rest of the dump
 
     def stop(self, kill: bool = True) -> tuple[int | None, str]:
         """End the child (at once with ``kill``, else once it has read all its orders): its wait
@@ -342,18 +367,33 @@ def crash_site(stacks: str) -> str:
     this suite's, Hypothesis's, pytest's and threading's own."""
     current = stacks.partition("Current thread")[2].partition("\n\n")[0]
     frames = [line for line in current.splitlines()[1:] if line.strip().startswith("File ")]
-    own = (os.path.dirname(os.path.dirname(__file__)), "hypothesis", "_pytest", "pluggy", "threading.py")
+    own = (
+        os.path.dirname(os.path.dirname(__file__)),
+        "hypothesis",
+        "_pytest",
+        "pluggy",
+        "threading.py",
+        "runpy",
+    )
     return "\n".join(line for line in frames if not any(part in line for part in own))
 
 
-def cause(ended: Ended, beacon: Beacon) -> tuple[BaseException, int, list]:
-    """Why a clause test left no reports, as the error its clause fails with; its examples, the
-    draws of the example it was in."""
+def cause(ended: Ended, beacon: Beacon, impl) -> tuple[BaseException, int, list]:
+    """Why a clause test of ``impl`` left no reports, as the error its clause fails with; its
+    examples, the draws of the example it was in."""
     from ..runner import ImplementationCrashed, ImplementationTimedOut
 
     examples, draws, call = beacon.last()
     during = f"; the call in progress: {call}" if call else ""
-    if ended.stalled is not None:
+    where = "where the process died"
+    if ended.stalled is not None and call:
+        error = ImplementationTimedOut(
+            f"{impl.name} took longer than {impl.time_limit:g} s (--rnn-timeout): the call was still running "
+            f"after {ended.stalled:.1f} s, and the process running it was stopped during example {examples}"
+            f"{during}"
+        )
+        where = "where the call was when it was stopped"
+    elif ended.stalled is not None:
         error = ImplementationTimedOut(
             f"the test made no progress for {ended.stalled:.0f} s (no call of the implementation started or "
             "ended, no example began) and its process was stopped: a call stuck where the thread-based time "
@@ -370,9 +410,9 @@ def cause(ended: Ended, beacon: Beacon) -> tuple[BaseException, int, list]:
         error = ImplementationCrashed(
             f"the process running the implementation {died} during example {examples}{during}"
         )
-    where = crash_site(ended.stacks)
-    if where:
-        error.add_note(f"where the process died (faulthandler's dump, innermost first):\n{where}")
+    site = crash_site(ended.stacks)
+    if site:
+        error.add_note(f"{where} (faulthandler's dump, innermost first):\n{site}")
     return error, examples, draws
 
 
@@ -407,7 +447,7 @@ def run_protocol(item, nextitem, budgets, failure_of) -> None:
         child = child_of(item.session)
         ended = child.run(item, nextitem, budgets, item.callspec.params["impl"].time_limit)
         reports = reports_of(item, ended) or failed_reports(
-            item, ended.seconds, failure_of(*cause(ended, child.beacon))
+            item, ended.seconds, failure_of(*cause(ended, child.beacon, item.callspec.params["impl"]))
         )
     except Exception as e:  # a defect of this suite: this test's verdict is "error", the run goes on
         error = f"rnn-conformance could not run the test in a child process: {type(e).__name__}: {e}"
