@@ -9,7 +9,9 @@ the serial vs pytest-xdist speed-up, and where the time goes (oracle, implementa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import io
 import re
 import subprocess
 import sys
@@ -148,8 +150,6 @@ class Timers:
         return wrapper
 
     def pytest_configure(self, config):
-        import contextlib
-
         from conformance import gradients, registry
         from conformance.clauses import _helpers
         from conformance.spec import oracle
@@ -195,10 +195,13 @@ def split_run(impl: str, profile: str) -> Timers:
     import pytest
 
     timers = Timers()
-    pytest.main(
-        pytest_args(impl, f"--hypothesis-profile={profile}", "--hypothesis-seed=0", "--rnn-isolation=thread"),
-        plugins=[timers],
-    )
+    with contextlib.redirect_stdout(io.StringIO()):  # its verdicts are the runs section's to show
+        pytest.main(
+            pytest_args(
+                impl, f"--hypothesis-profile={profile}", "--hypothesis-seed=0", "--rnn-isolation=thread"
+            ),
+            plugins=[timers],
+        )
     return timers
 
 
