@@ -115,13 +115,15 @@ class Accuracy:
 
     def as_dict(self) -> dict:
         """What the report shows (see verdicts.record); ``declared``: the rtols the comparisons needed."""
+        # plain floats: a report's properties cross to pytest-xdist's controller through execnet,
+        # which cannot serialize a NumPy scalar (the worker dies with an internal error)
         return {
-            "ratio": self.ratio,
-            "error": self.error,
-            "allowance": self.allowance,
+            "ratio": float(self.ratio),
+            "error": float(self.error),
+            "allowance": float(self.allowance),
             "dtype": self.dtype,
-            "derived_ratio": self.derived_ratio,
-            "declared": {dtype: self.declared[dtype] for dtype in sorted(self.needed)},
+            "derived_ratio": float(self.derived_ratio),
+            "declared": {dtype: float(self.declared[dtype]) for dtype in sorted(self.needed)},
         }
 
 

@@ -46,6 +46,26 @@ def test_xdist_gives_the_same_verdicts_as_a_serial_run(pytester):
     assert serial_result.ret == parallel_result.ret == 1
 
 
+def test_xdist_carries_every_report_of_a_comparing_clause(pytester):
+    """A worker's reports cross to the controller through execnet, which serializes plain Python
+    values only: a NumPy scalar among a report's properties (a gradient comparison's worst error) once
+    killed the worker at its first gradient clause, and every clause test after it went unrun."""
+    result, verdicts = run_suite(
+        pytester,
+        "torch.nn:GRU",
+        "--hypothesis-profile=rnn-fast",
+        "-k",
+        "gru_update or grad_input",
+        "-n",
+        "2",
+    )
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    assert {c: o for c, o in verdicts.items() if c in ("gru.update", "grad.input")} == {
+        "gru.update": {"passed"},
+        "grad.input": {"passed"},
+    }
+
+
 WORKER_THREADS = """
 import os, pathlib, torch
 

@@ -4,8 +4,9 @@ The test process forks a child at its first clause test; the child runs pytest's
 protocol for each clause test the test process sends it, one after another, and sends back the
 reports, serialized as xdist sends them. A child that dies (a signal, an exit) leaves a
 ``crashed`` report; one whose call runs past the time limit, or that stops making progress, is
-killed and leaves a ``timed out`` one; the next clause test forks a new child. What the child was doing when it died is read from a small
-shared page (a Beacon) that it updates as it draws cases and calls the implementation.
+killed and leaves a ``timed out`` one; the next clause test forks a new child. What the child was
+doing when it died is read from a small shared page (a Beacon) that it updates as it draws cases
+and calls the implementation.
 
 A pipe round trip per clause test costs nothing measurable, against one per implementation call
 for a call server, or a fork per clause test (10% of a default run: every child redoes the
