@@ -233,6 +233,9 @@ class Ended(NamedTuple):
     stalled: float | None
     seconds: float
     stacks: str = ""
+    # the Beacon when the child was found stalled, before it was asked for its stacks: the signal
+    # that asks can end a native sleep, and with it the call in progress
+    last: tuple | None = None
 
 
 class Child:
@@ -280,10 +283,12 @@ class Child:
             if retire:
                 self.stop(kill=False)
             return Ended(reports, None, None, time.monotonic() - began)
+        last = None
         if stalled is not None:
+            last = self.beacon.last()
             self.ask_for_stacks()
         status, stacks = self.stop(kill=stalled is not None)
-        return Ended(None, status, stalled, time.monotonic() - began, stacks)
+        return Ended(None, status, stalled, time.monotonic() - began, stacks, last)
 
     def receive(self, limit: float | None) -> tuple[bytes | None, float | None]:
         """One reply: (its data, None); (None, None) if the child died first; (None, seconds) if a
@@ -384,7 +389,7 @@ def cause(ended: Ended, beacon: Beacon, impl) -> tuple[BaseException, int, list]
     examples, the draws of the example it was in."""
     from ..runner import ImplementationCrashed, ImplementationTimedOut
 
-    examples, draws, call = beacon.last()
+    examples, draws, call = ended.last or beacon.last()
     during = f"; the call in progress: {call}" if call else ""
     where = "where the process died"
     if ended.stalled is not None and call:
