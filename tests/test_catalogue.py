@@ -35,6 +35,7 @@ def test_fault_is_caught(pytester, fault):
 
 @pytest.mark.parametrize("impl", REFERENCES)
 def test_reference_passes(pytester, impl):
+    """Slow (10 to 20 s each): a whole default run, every clause, as a user's would be."""
     result, verdicts = run_suite(pytester, impl)
     assert not failed(verdicts), f"{impl} failed {sorted(failed(verdicts))}:\n{result.stdout.str()[-3000:]}"
     assert result.ret == 0

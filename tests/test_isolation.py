@@ -176,6 +176,7 @@ def test_a_slow_run_says_so_and_an_interrupted_run_writes_what_ran(pytester, tmp
 
 @pytest.mark.parametrize("parallel", sorted(PARALLEL))
 def test_the_budget_cuts_clauses_and_every_clause_has_a_verdict(pytester, tmp_path, parallel):
+    """Slow (about 15 s) by nature: the budget is what ends the run, and it must cut real clauses."""
     path = tmp_path / "verdicts.json"
     selected = "gru_update or gru_candidate or output_matches_oracle or h0_used or h_n_matches or batch_first"
     began = time.monotonic()

@@ -49,7 +49,8 @@ def verdict_map(report: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The unsharded run and the three shards, four processes at once; shard 1 writes a JUnit XML."""
+    """The unsharded run and the three shards, four processes at once; shard 1 writes a JUnit XML.
+    Slow (about 40 s): four real runs of the suite on two implementations."""
     out = tmp_path_factory.mktemp("shards")
     jobs = {"single": ()} | {f"shard{k}": (f"--rnn-shard={k}/3",) for k in (1, 2, 3)}
     jobs["shard1"] += (f"--junitxml={out / 'shard1.xml'}", f"--rnn-summary={out / 'shard1.md'}")

@@ -54,7 +54,8 @@ def test_torchscript_and_torch_export_conform(pytester, tmp_path, name):
 
 
 def test_torch_onnx_exports_a_projected_lstm_that_onnxruntime_refuses(pytester, tmp_path):
-    """The dynamo exporter emits ONNX's LSTM operator with the projection's width as c_0's."""
+    """The dynamo exporter emits ONNX's LSTM operator with the projection's width as c_0's. Slow
+    (about 20 s): every example exports a new model."""
     got = verdicts(pytester, tmp_path, "implementations.torch_compilers:onnx", "-k", "lstm_projection")
     assert got == {"lstm.projection": "fails"}
 
