@@ -26,6 +26,15 @@ def test_header_names_implementation_versions_and_settings(pytester):
     assert "deadline=" not in result.stdout.str()
 
 
+def test_collect_only_shows_no_verdicts(pytester, tmp_path):
+    """Nothing ran, so there is no table, no "incomplete" line and no report."""
+    path = tmp_path / "report.json"
+    result, _ = run_suite(pytester, "torch.nn:GRU", "--collect-only", f"--rnn-report={path}")
+    out = result.stdout.str()
+    assert result.ret == 0 and "test_gru_update[torch.nn:GRU]" in out
+    assert "RNN conformance verdicts" not in out and "incomplete" not in out and not path.exists()
+
+
 def test_header_lists_the_dtypes_left_after_declarations(pytester):
     result, _ = run_suite(pytester, "torch.nn:GRU", "--rnn-not-claimed=float64", "--collect-only")
     result.stdout.fnmatch_lines(

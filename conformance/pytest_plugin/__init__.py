@@ -185,14 +185,15 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not is_worker(terminalreporter.config):
+    config = terminalreporter.config
+    if not is_worker(config) and not config.option.collectonly:  # --collect-only runs no verdict
         verdicts.write_tables(terminalreporter, terminalreporter.config.stash[SESSION])
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
     config = session.config
-    if is_worker(config):
+    if is_worker(config) or config.option.collectonly:
         return
     rnn = config.stash[SESSION]
     rnn.incomplete = verdicts.incompleteness(rnn, session.shouldfail or session.shouldstop)
