@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
@@ -55,21 +56,37 @@ def run_one(name: str, folder: Path, timeout: float, extra: tuple = ()) -> dict:
     path = folder / "report.json"
     command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", f"--rnn-impl={name}"]
     command += [*RUN_ARGS, f"--rnn-report={path}", *extra]
+    began = time.monotonic()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         reason = f"exit status {done.returncode}: {(done.stderr or done.stdout).strip()[-500:]}"
     except subprocess.TimeoutExpired:
         reason = f"the run took longer than {timeout:g} s and was stopped"
+    seconds = {"seconds": round(time.monotonic() - began)}
     if path.exists():
-        return json.loads(path.read_text())["implementations"].get(name) or {"clauses": {}, "problem": reason}
-    return {"clauses": {}, "problem": reason}
+        report = json.loads(path.read_text())["implementations"].get(name)
+        return {**(report or {"clauses": {}, "problem": reason}), **seconds}
+    return {"clauses": {}, "problem": reason, **seconds}
 
 
-def run_all(names: list[str], jobs: int, timeout: float, extra: tuple = ()) -> dict:
+def run_all(names: list[str], jobs: int, timeout: float, extra: tuple = (), cost: dict | None = None) -> dict:
+    """Each implementation's report, in the order of ``names``; run the costliest first (``cost``:
+    the expected seconds of each), so that a long run does not start last and run on alone."""
+    order = sorted(names, key=lambda name: -(cost or {}).get(name, 0))
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
-        folders = [Path(tempfile.mkdtemp(dir=tmp)) for _ in names]
-        done = pool.map(lambda nf: run_one(*nf, timeout, extra), zip(names, folders))
-        return dict(zip(names, done))
+        folders = [Path(tempfile.mkdtemp(dir=tmp)) for _ in order]
+        done = dict(zip(order, pool.map(lambda nf: run_one(*nf, timeout, extra), zip(order, folders))))
+        return {name: done[name] for name in names}
+
+
+def expected_seconds(committed: dict) -> dict:
+    """Each implementation's wall time in a committed matrix; in one made before the times were kept,
+    an implementation the budget cut counts as the slowest."""
+    budget = float(BUDGET_ARGS[0].partition("=")[2])
+    return {
+        name: impl.get("seconds") or budget * any(e.get("cut") for e in impl["clauses"].values())
+        for name, impl in committed.get("implementations", {}).items()
+    }
 
 
 def cell(entry: dict | None) -> str:
@@ -106,6 +123,7 @@ def summarize(reports: dict) -> dict:
         name: {
             "description": report.get("description"),
             "problem": report.get("problem"),
+            "seconds": report.get("seconds"),
             "clauses": {clause_id: kept(entry) for clause_id, entry in report["clauses"].items()},
         }
         for name, report in reports.items()
@@ -211,7 +229,9 @@ def main(argv: list[str]) -> int:
         out.write_text(markdown(json.loads(out.with_suffix(".json").read_text()), notes))
         return 0
     extra = (f"--hypothesis-profile={args.profile}", *BUDGET_ARGS, *args.pytest_args)
-    reports = run_all(names, args.jobs, args.timeout, extra)
+    committed_path = out.with_suffix(".json")
+    cost = expected_seconds(json.loads(committed_path.read_text())) if committed_path.exists() else {}
+    reports = run_all(names, args.jobs, args.timeout, extra, cost)
     matrix = {
         "versions": framework_versions(),
         "settings": [*RUN_ARGS[:1], *extra],
