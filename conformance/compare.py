@@ -52,6 +52,11 @@ class Mismatch(AssertionError):
     """A conformance failure: the message says what was got and what it should be."""
 
 
+class NotRefused(Mismatch):
+    """A bad input was not refused. The implementation had run the valid call of the same case
+    first: every feature that case uses, it supports (the run's hints rely on it)."""
+
+
 def magnitude(weights, *values) -> float:
     """``values`` are arrays, None, or states (h, c)."""
     arrays = [a for v in values if v is not None for a in parts(v)]

@@ -21,8 +21,9 @@ def impl(*modes, not_claimed=()) -> Implementation:
     return Implementation("x", Adapter(), modes=frozenset(modes), not_claimed=frozenset(not_claimed))
 
 
-def failing(mode, *uses, verdict="fails"):
-    return {"verdict": verdict, "failure": {"features": {"mode": mode, "uses": sorted(uses)}}}
+def failing(mode, *uses, verdict="fails", exception="Mismatch"):
+    features = {"mode": mode, "uses": sorted(uses)}
+    return {"verdict": verdict, "failure": {"features": features, "exception": exception}}
 
 
 def options(implementation, clauses) -> list[str]:
@@ -70,6 +71,22 @@ def options(implementation, clauses) -> list[str]:
         (  # a clause of one cell kind keeps it whatever the cause
             impl("GRU", "LSTM"),
             {"lstm.cell": failing("LSTM", "initial_state"), "lstm.projection": failing("LSTM", "projection")},
+            [],
+        ),
+        (  # the bad h_0 was not refused, but the valid one was taken: initial_state is supported
+            impl("GRU"),
+            {
+                "errors.h0_shape": failing("GRU", "initial_state", exception="NotRefused"),
+                "errors.dtype_mismatch": failing("GRU", "initial_state", exception="NotRefused"),
+            },
+            [],
+        ),
+        (  # ... and so it is where another clause fails on cases with an h_0
+            impl("GRU"),
+            {
+                "errors.h0_shape": failing("GRU", "initial_state", exception="NotRefused"),
+                "state.h0_used": failing("GRU", "initial_state"),
+            },
             [],
         ),
         (impl("GRU"), {"output.matches_oracle": failing("GRU", "bidirectional")}, []),  # one clause

@@ -6,7 +6,7 @@ import torch
 from hypothesis import strategies as st
 
 from ..capabilities import within
-from ..compare import Mismatch
+from ..compare import NotRefused
 from ..runner import construction_refusal, refusal
 from ..spec import layout
 from ..spec.config import Config
@@ -26,7 +26,7 @@ def bad_sizes(right: int, *confusable: int):
 def must_have_raised(impl, error, what):
     __tracebackhide__ = True
     if error is None:
-        raise Mismatch(f"{impl.name} returned a result for {what}, but should raise")
+        raise NotRefused(f"{impl.name} returned a result for {what}, but should raise")
 
 
 def assert_raises(impl, case, what, *, x=None, h0=None):
