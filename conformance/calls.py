@@ -69,19 +69,11 @@ _threads: dict[str, CallThread] = {}
 if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
     os.register_at_fork(after_in_child=_threads.clear)
 
-#: True in a forked clause test (pytest_plugin/isolation.py), whose parent process stops it when a
-#: call runs past the time limit: its calls run in its own thread, without a call thread's hand-off
-#: (which cost 7% of a default run)
-watched = False
-
 #: called with a description of each call (a callable giving it) as it starts, and with None as it
-#: ends; set in a forked clause test, whose process shows it if it dies (pytest_plugin/isolation.py)
+#: ends; set in a forked clause test, whose process shows it if it dies (pytest_plugin/isolation.py).
+#: That process also stops a call past the time limit, so where it is set the calls run in this
+#: thread, without a call thread's hand-off (which cost 7% of a default run).
 heartbeat: Callable[[Callable[[], str] | None], None] | None = None
-
-
-def stuck() -> bool:
-    """Whether a call is still running past its time limit (in a call thread that is still busy)."""
-    return any(thread.busy for thread in _threads.values())
 
 
 def thread_of(name: str) -> CallThread:
@@ -108,7 +100,7 @@ def in_thread(impl: Implementation, fn: Callable[[], object]) -> Outcome:
     the process from exiting), and while it runs further calls of the same implementation are Hung
     at once, so a hanging implementation costs one time limit, not one each.
     """
-    if not impl.time_limit or watched:
+    if not impl.time_limit or heartbeat is not None:  # no limit, or the parent process keeps it
         return attempt(fn)
     too_long = f"{impl.name} took longer than {impl.time_limit:g} s"
     thread = thread_of(impl.name)

@@ -16,11 +16,9 @@ BATCH_EDGES = (7, 8, 9, 31, 32, 33, 63, 64, 65)
 
 
 # Strategies are made once and reused: Hypothesis validates a strategy object on its first draw,
-# which cost more than the draw itself when clauses made new ones for every example.
-# (st.integers and st.booleans are already cached by Hypothesis itself.)
-
-
-# The caches key values with their types: True == 1 == 1.0, and st.just(1.0) is no bias=True.
+# which cost more than the draw itself when clauses made new ones for every example (st.integers
+# and st.booleans are already cached by Hypothesis itself). The caches key values with their
+# types: True == 1 == 1.0, and st.just(1.0) is no bias=True.
 
 
 def typed(values) -> tuple:

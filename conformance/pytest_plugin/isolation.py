@@ -191,8 +191,7 @@ def serve(session, commands: int, replies: int, beacon: Beacon, dump, parent: in
         die_with_parent(parent)
         if "torch" in sys.modules:  # see the module's docstring
             sys.modules["torch"].set_num_threads(1)
-        calls.heartbeat = beacon.called
-        calls.watched = True  # Child.receive stops a call past its time limit
+        calls.heartbeat = beacon.called  # and Child.receive stops a call past its time limit
         fresh_seeds()
         from _pytest.runner import runtestprotocol
 
@@ -208,10 +207,7 @@ def serve(session, commands: int, replies: int, beacon: Beacon, dump, parent: in
                 item.stash[BEACON] = beacon
                 session._setupstate.teardown_exact(item)  # what the test process ran in between
                 reports = runtestprotocol(item, log=False, nextitem=nextitem)
-                retire = calls.stuck()  # a call that hung is still running: the next test needs a new child
-                send(replies, ([serializable(config=session.config, report=r) for r in reports], retire))
-                if retire:
-                    break
+                send(replies, [serializable(config=session.config, report=r) for r in reports])
     except BaseException:
         traceback.print_exc()
         status = EXIT_BROKEN
@@ -279,10 +275,7 @@ class Child:
             self.stop()
             raise
         if data is not None:
-            reports, retire = pickle.loads(data)
-            if retire:
-                self.stop(kill=False)
-            return Ended(reports, None, None, time.monotonic() - began)
+            return Ended(pickle.loads(data), None, None, time.monotonic() - began)
         last = None
         if stalled is not None:
             last = self.beacon.last()
