@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 
+from .pytest_plugin.workers import usable_cpus
 from .registry import ENTRY_POINT_GROUP
 from .spec.clauses import CLAUSES
 
@@ -51,15 +52,17 @@ def framework_versions() -> dict:
     return {package: installed(package) for package in FRAMEWORKS}
 
 
-def run_one(name: str, folder: Path, timeout: float, extra: tuple = ()) -> dict:
-    """The JSON report of the suite on ``name``, run in a process of its own; where the process left
-    none (it was killed, or the suite could not start), a report with the reason and no clauses."""
+def run_one(name: str, folder: Path, timeout: float, extra: tuple = (), threads: int | None = None) -> dict:
+    """The JSON report of the suite on ``name``, run in a process of its own (with ``threads``
+    OpenMP/BLAS threads unless OMP_NUM_THREADS is set); where the process left none (it was killed,
+    or the suite could not start), a report with the reason and no clauses."""
     path = folder / "report.json"
+    env = {**({"OMP_NUM_THREADS": str(threads)} if threads else {}), **os.environ}
     command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", f"--rnn-impl={name}"]
     command += [*RUN_ARGS, f"--rnn-report={path}", *extra]
     began = time.monotonic()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
         reason = f"exit status {done.returncode}: {(done.stderr or done.stdout).strip()[-500:]}"
     except subprocess.TimeoutExpired:
         reason = f"the run took longer than {timeout:g} s and was stopped"
@@ -72,11 +75,14 @@ def run_one(name: str, folder: Path, timeout: float, extra: tuple = ()) -> dict:
 
 def run_all(names: list[str], jobs: int, timeout: float, extra: tuple = (), cost: dict | None = None) -> dict:
     """Each implementation's report, in the order of ``names``; run the costliest first (``cost``:
-    the expected seconds of each), so that a long run does not start last and run on alone."""
+    the expected seconds of each), so that a long run does not start last and run on alone. The
+    cores are shared out as among pytest-xdist's workers (pytest_plugin/workers.py)."""
     order = sorted(names, key=lambda name: -(cost or {}).get(name, 0))
+    threads = max(1, usable_cpus() // jobs)
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
         folders = [Path(tempfile.mkdtemp(dir=tmp)) for _ in order]
-        done = dict(zip(order, pool.map(lambda nf: run_one(*nf, timeout, extra), zip(order, folders))))
+        reports = pool.map(lambda nf: run_one(*nf, timeout, extra, threads), zip(order, folders))
+        done = dict(zip(order, reports))
         return {name: done[name] for name in names}
 
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.spec import oracle
-from conformance.spec.config import MODES
+from conformance.spec.config import MODES, Config, parameter_shapes
 from conformance.state import map_state, parts
 from conformance.strategies import cases, cell_configs, configs
 from implementations.torch_nn import CELL_CLASSES, CLASSES
@@ -159,3 +159,24 @@ def test_oracle_refuses_a_dropout_it_cannot_model():
     eval_mode, no_dropout = run(num_layers=2, dropout=0.5), run(num_layers=2)
     np.testing.assert_array_equal(eval_mode[0], no_dropout[0])
     np.testing.assert_array_equal(run(dropout=0.5, training=True)[0], run()[0])
+
+
+def test_the_oracle_runs_numpy_blas_on_one_thread(monkeypatch):
+    """OpenBLAS's threads spin while they wait for each other: on a busy 2-core machine a complex
+    step through a 64-unit GRU took 80 times longer with two (spec/blas.py)."""
+    from conformance.spec import blas
+
+    before = [lib.num_threads for lib in blas.blas().lib_controllers]
+    during = []
+    run_layers = oracle.run_layers
+
+    def spy(*args, **kwargs):
+        during.extend(lib.num_threads for lib in blas.blas().lib_controllers)
+        return run_layers(*args, **kwargs)
+
+    monkeypatch.setattr(oracle, "run_layers", spy)
+    config = Config("GRU", input_size=3, hidden_size=4)
+    weights = {name: np.ones(shape) for name, shape in parameter_shapes(config).items()}
+    oracle.forward(config, weights, np.ones((2, 1, 3)))
+    assert before and during == [1] * len(before)
+    assert [lib.num_threads for lib in blas.blas().lib_controllers] == before  # restored after the call

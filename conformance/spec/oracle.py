@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import layout
+from . import blas, layout
 from .config import Config, layer_parameter_names
 
 
@@ -214,6 +214,7 @@ def as_torch_state(config: Config, state: tuple):
     return state if config.mode == "LSTM" else state[0]
 
 
+@blas.one_thread
 def forward(
     config: Config, weights: Mapping[str, np.ndarray], x, h0=None, lengths=None, dialect: Dialect = TORCH
 ):
@@ -241,6 +242,7 @@ def forward(
     return layout.from_time_major(config, output, batched), as_torch_state(config, state)
 
 
+@blas.one_thread
 def cell_forward(config: Config, weights: Mapping[str, np.ndarray], x, hx=None, dialect: Dialect = TORCH):
     """What ``torch.nn.<mode>Cell(**config)(x, hx)`` must return: h', or (h', c') for LSTMCell.
 
