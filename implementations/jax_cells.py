@@ -7,6 +7,7 @@ import importlib
 import importlib.metadata
 
 import numpy as np
+import torch
 
 from conformance.registry import Call
 from conformance.spec.config import Config
@@ -24,17 +25,21 @@ def version(package: str) -> str:
         return f"(not installed: {INSTALL})"
 
 
-# --- torch's weights, as NumPy blocks -----------------------------------------------------------------
+# --- torch's weights, as JAX blocks (jnp operations only: the conversion is traced, so JAX's VJP
+# reaches torch's weights) -------------------------------------------------------------------------
 
 
 def gates(weights, name: str, mode: str) -> list:
-    """torch's weight or bias ``name`` of layer 0 split into its gate blocks (GRU r|z|n, LSTM
-    i|f|g|o), as NumPy arrays; zeros for a bias where ``bias=False`` (the cells always add one)."""
+    """torch's weight or bias ``name`` of layer 0 (in ``weights``, JAX arrays by torch's names) split
+    into its gate blocks (GRU r|z|n, LSTM i|f|g|o); zeros for a bias where ``bias=False`` (the cells
+    always add one)."""
+    import jax.numpy as jnp
+
     count = {"GRU": 3, "LSTM": 4}.get(mode, 1)
     if name not in weights:
-        recurrent = weights["weight_hh_l0"].detach().cpu().numpy()
-        return [np.zeros(recurrent.shape[1], recurrent.dtype)] * count
-    return np.split(weights[name].detach().cpu().numpy(), count)
+        recurrent = weights["weight_hh_l0"]
+        return [jnp.zeros(recurrent.shape[1], recurrent.dtype)] * count
+    return jnp.split(weights[name], count)
 
 
 def torch_blocks(weights, mode: str) -> dict:
@@ -49,7 +54,8 @@ def torch_blocks(weights, mode: str) -> dict:
 class Framework:
     """How one framework's cell runs a step: ``step(config)`` is a pure function
     ``(params, carry, x_t) -> carry`` on batched arrays, the carry in torch's order (h, or (h, c));
-    ``params(config, weights)`` its parameters converted from torch's."""
+    ``params(config, weights)`` its parameters converted from torch's (JAX arrays by torch's names),
+    with jnp operations, inside the jitted forward."""
 
     name: str
     packages: tuple
@@ -65,9 +71,11 @@ class Framework:
 def dense(kernels, bias=None) -> dict:
     """A flax Dense/Linear's parameters: kernel [in, out] (y = x @ kernel + bias) from torch's
     [out, in] blocks, concatenated."""
-    layer = {"kernel": np.concatenate(kernels).T}
+    import jax.numpy as jnp
+
+    layer = {"kernel": jnp.concatenate(kernels).T}
     if bias is not None:
-        layer["bias"] = np.concatenate(bias)
+        layer["bias"] = jnp.concatenate(bias)
     return layer
 
 
@@ -184,7 +192,10 @@ class Equinox(Framework):
     packages = ("jax", "equinox")
     modes = ("GRU", "LSTM")  # equinox.nn has no Elman cell
 
+    @functools.cache  # noqa: B019 (the frameworks are module-level, as long-lived as the cache)
     def cell(self, config: Config):
+        """The template cell, built once per config, outside the traced forward (its weights are
+        replaced)."""
         import equinox
         import jax
 
@@ -204,14 +215,15 @@ class Equinox(Framework):
         (`igates = jnp.split(self.weight_ih @ input + bias, 3)`, EQUINOX#L104); one bias, and for
         GRU `bias_n` inside `reset * (hgates[2] + bias_n)` (#L108), which is torch's b_hn."""
         import equinox
+        import jax.numpy as jnp
 
         w = torch_blocks(weights, config.mode)
-        arrays = {"weight_ih": np.concatenate(w["W_i"]), "weight_hh": np.concatenate(w["W_h"])}
+        arrays = {"weight_ih": weights["weight_ih_l0"], "weight_hh": weights["weight_hh_l0"]}
         if config.bias:
             summed = [i + h for i, h in zip(w["b_i"], w["b_h"])]
             if config.mode == "GRU":
                 summed[2], arrays["bias_n"] = w["b_i"][2], w["b_h"][2]
-            arrays["bias"] = np.concatenate(summed)
+            arrays["bias"] = jnp.concatenate(summed)
         cell = equinox.filter(self.cell(config), equinox.is_array)
         return equinox.tree_at(lambda c: [getattr(c, k) for k in arrays], cell, list(arrays.values()))
 
@@ -221,13 +233,16 @@ class Equinox(Framework):
 
 @functools.cache
 def compiled(framework: Framework, config: Config):
-    """One jitted forward pass per (framework, config): params, time-major x [L, N, in] and the
-    carry -> (output [L, N, H], final carry); jax.jit compiles it once per shape and dtype."""
+    """One jitted forward pass per (framework, config): torch's weights (JAX arrays by torch's
+    names, converted to the framework's parameters inside), time-major x [L, N, in] and the carry
+    -> (output [L, N, H], final carry); jax.jit compiles it once per shape and dtype."""
     import jax
 
     step = framework.step(config)
 
-    def forward(params, x, carry):
+    def forward(weights, x, carry):
+        params = framework.params(config, weights)
+
         def body(carry, x_t):
             carry = step(params, carry, x_t)
             return carry, parts(carry)[0]
@@ -238,18 +253,57 @@ def compiled(framework: Framework, config: Config):
     return jax.jit(forward)
 
 
+def to_jax(tensor):
+    """A torch tensor's values as a JAX array."""
+    import jax.numpy as jnp
+
+    return jnp.asarray(tensor.detach().cpu().numpy())
+
+
+def to_torch(array) -> torch.Tensor:
+    """A JAX array as a torch tensor (copied: NumPy's view of a JAX array is read-only)."""
+    return torch.from_numpy(np.array(array))
+
+
+def as_carry(state: tuple):
+    """The carry from its parts: h, or (h, c)."""
+    return state if len(state) == 2 else state[0]
+
+
+class Differentiated(torch.autograd.Function):
+    """The jitted forward as a torch operation whose backward is JAX's VJP: gradients for x, the
+    carry's parts and the weights (``tensors``: the carry's parts, then the weights in ``weights``'s
+    order, whose JAX values ``weights`` holds)."""
+
+    @staticmethod
+    def forward(ctx, forward, weights, x, *tensors):
+        import jax
+
+        carry = as_carry(tuple(map(to_jax, tensors[: len(tensors) - len(weights)])))
+        (output, carry), ctx.vjp = jax.vjp(forward, weights, to_jax(x), carry)
+        ctx.names = list(weights)
+        return tuple(map(to_torch, (output, *parts(carry))))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output, *grad_state):
+        weights, x, carry = ctx.vjp((to_jax(grad_output), as_carry(tuple(map(to_jax, grad_state)))))
+        grads = (x, *parts(carry), *(weights[name] for name in ctx.names))
+        return None, None, *map(to_torch, grads)
+
+
 class JaxCells:
     """A framework's cell as a one-layer, one-direction torch RNN: x laid out in time-major order
     (batch_first and unbatched input reshaped here), h_0's layer axis removed, and the cell scanned.
     Stacking, bidirectional and packed sequences would be this wrapper's, not the framework's: they
-    are not claimed."""
+    are not claimed. Gradients are JAX's (its VJP of the jitted forward, weight conversion included,
+    as a torch autograd Function)."""
 
     not_claimed = frozenset(
         {
             "multi_layer",  # the frameworks provide cells; chaining them would test this adapter
             "bidirectional",  # likewise a reverse scan
             "packed",  # the cells have no sequence lengths
-            "gradients",  # the result comes through NumPy
             "projection",  # no proj_size in their LSTM cells
             "dropout",  # nothing between layers
         }
@@ -284,40 +338,45 @@ class JaxCells:
         missing = self.unavailable()
         if missing:
             raise ImportError(missing)
-        import jax.numpy as jnp
 
         forward = compiled(self.framework, config)
-        params = jax_arrays(self.framework.params(config, weights))
+        values = {name: to_jax(w) for name, w in weights.items()}
 
         def call(x, h0):
             if x.shape[0 if x.dim() == 2 or not config.batch_first else 1] == 0:
                 # The time loop is this adapter's (the frameworks give cells only): it refuses an
                 # empty sequence as torch does, so that no verdict blames the framework for it.
                 raise ValueError(f"a sequence of length 0 (input shape {tuple(x.shape)})")
+            # The layout is changed with torch operations, which autograd differentiates itself.
             unbatched = x.dim() == 2
-            x = x.detach().cpu().numpy()
             if unbatched:
                 x, h0 = x[:, None], map_state(lambda s: s[:, None], h0)
             elif config.batch_first:
-                x = x.swapaxes(0, 1)
+                x = x.transpose(0, 1)
             if h0 is None:
-                zeros = np.zeros((x.shape[1], config.hidden_size), x.dtype)
-                carry = (zeros, zeros) if config.mode == "LSTM" else zeros
+                zeros = x.new_zeros(x.shape[1], config.hidden_size)
+                state = (zeros, zeros) if config.mode == "LSTM" else (zeros,)
             else:  # torch's [1, N, H] -> the cell's [N, H]; a wrong batch or width reaches the cell
-                carry = map_state(lambda s: np.squeeze(s.detach().cpu().numpy(), 0), h0)
-            output, carry = forward(params, jnp.asarray(x), map_state(jnp.asarray, carry))
-            output, h_n = np.asarray(output), map_state(lambda s: np.asarray(s)[None], carry)
+                state = tuple(without_layer_axis(s) for s in parts(h0))
+            tensors = (x, *state, *weights.values())
+            if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+                output, *h_n = Differentiated.apply(forward, values, *tensors)
+            else:
+                output, carry = forward(values, to_jax(x), as_carry(tuple(map(to_jax, state))))
+                output, h_n = to_torch(output), map(to_torch, parts(carry))
+            h_n = as_carry(tuple(s[None] for s in h_n))
             if unbatched:
                 return output[:, 0], map_state(lambda s: s[:, 0], h_n)
-            return (output.swapaxes(0, 1) if config.batch_first else output), h_n
+            return (output.transpose(0, 1) if config.batch_first else output), h_n
 
         return call
 
 
-def jax_arrays(tree):
-    import jax
-
-    return jax.tree_util.tree_map(jax.numpy.asarray, tree)
+def without_layer_axis(state: torch.Tensor) -> torch.Tensor:
+    """h_0's [1, N, H] as [N, H]; another first axis is refused, not cut to its first layer."""
+    if state.dim() == 0 or state.shape[0] != 1:
+        raise ValueError(f"h_0 of shape {tuple(state.shape)}: one layer, one direction is claimed")
+    return state[0]
 
 
 flax_linen = JaxCells(FlaxLinen())

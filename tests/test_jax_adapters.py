@@ -1,13 +1,15 @@
-"""The JAX cell adapters (implementations/jax_cells.py): the weights converted right, and their verdicts."""
+"""The JAX cell adapters (implementations/jax_cells.py): weights converted, gradients, verdicts."""
 
 import sys
 
 import pytest
+import torch
 
 from conformance.spec.config import Config
+from conformance.state import INITIAL_NAMES, map_state, parts
 
 from .framework_cases import MODULES, max_difference, module_and_call, non_conforming
-from .helpers import verdicts
+from .helpers import flat, initial_state, verdicts
 
 pytest.importorskip("jax")
 pytest.importorskip("flax")
@@ -32,6 +34,42 @@ def test_the_weights_are_converted_to_each_frameworks_layout_and_gate_order(name
 def test_flax_nnx_gru_drops_b_hn():
     module, call = module_and_call(adapters.flax_nnx, "GRU", bidirectional=False, num_layers=1)
     assert max_difference(module, call, "GRU") > 1e-2
+
+
+def gradients(run, weights: list, x, h0) -> list:
+    """The gradients of x, h_0's parts and ``weights`` of a fixed random projection of run(x, h0)."""
+    torch.manual_seed(2)
+    loss = sum((r * torch.randn_like(r)).sum() for r in flat(run(x, h0)))
+    return torch.autograd.grad(loss, [x, *parts(h0), *weights])
+
+
+@pytest.mark.parametrize("name, mode", CASES)
+def test_the_gradients_are_torchs(name, mode):
+    """JAX's VJP through the weight conversion, float64: the gradients of x, h_0 (and c_0) and each
+    weight equal torch.nn's. nnx's GRU runs with b_hn zero: its gradient there is zero, torch's not."""
+    torch.manual_seed(0)
+    module = MODULES[mode](input_size=4, hidden_size=5).double()
+    if (name, mode) == NNX_GRU:
+        with torch.no_grad():
+            module.bias_hh_l0[10:] = 0.0
+    weights = {k: v.detach().clone().requires_grad_() for k, v in module.state_dict().items()}
+    x = torch.randn(3, 2, 4, dtype=torch.float64, requires_grad=True)
+    h0 = map_state(lambda s: s.double().requires_grad_(), initial_state(mode, 1, 2, 5))
+    call = ADAPTERS[name].build(Config(mode=mode, input_size=4, hidden_size=5, dtype="float64"), weights)
+    names = ["x", *INITIAL_NAMES[: len(parts(h0))], *weights]
+    want = dict(zip(names, gradients(module, [getattr(module, n) for n in weights], x, h0)))
+    got = dict(zip(names, gradients(call, list(weights.values()), x, h0)))
+    if (name, mode) == NNX_GRU:
+        assert not got["bias_hh_l0"][10:].any() and want["bias_hh_l0"][10:].any()
+        got["bias_hh_l0"], want["bias_hh_l0"] = got["bias_hh_l0"][:10], want["bias_hh_l0"][:10]
+    differences = {n: float((got[n] - want[n]).abs().max()) for n in names}
+    assert max(differences.values()) < 1e-10, differences
+
+
+def test_the_gradient_clauses_conform(pytester, tmp_path):
+    """flax-linen (rnn-fast, seed 0): the configurations the clauses draw differentiate as torch's."""
+    got = verdicts(pytester, tmp_path, "implementations.jax_cells:flax_linen", "-k", "grad")
+    assert got == dict.fromkeys(["grad.h0", "grad.input", "grad.weights"], "conforms")
 
 
 def test_without_the_extra_the_adapter_says_what_to_install(monkeypatch):
