@@ -66,10 +66,12 @@ def test_the_gradients_are_torchs(name, mode):
     assert max(differences.values()) < 1e-10, differences
 
 
-def test_the_gradient_clauses_conform(pytester, tmp_path):
-    """flax-linen (rnn-fast, seed 0): the configurations the clauses draw differentiate as torch's."""
-    got = verdicts(pytester, tmp_path, "implementations.jax_cells:flax_linen", "-k", "grad")
-    assert got == dict.fromkeys(["grad.h0", "grad.input", "grad.weights"], "conforms")
+def test_the_gradient_clause_conforms(pytester, tmp_path):
+    """flax-linen (rnn-fast, seed 0): gradients are claimed, and the weights' gradients of the
+    configurations the clause draws are torch's. One clause: each compiles a VJP per shape (43 s for
+    the three); test_the_gradients_are_torchs checks x's and h_0's on every adapter and mode."""
+    got = verdicts(pytester, tmp_path, "implementations.jax_cells:flax_linen", "-k", "grad_weights")
+    assert got == {"grad.weights": "conforms"}
 
 
 def test_without_the_extra_the_adapter_says_what_to_install(monkeypatch):
