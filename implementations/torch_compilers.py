@@ -47,15 +47,17 @@ class CompiledModule:
 
 class Compile(CompiledModule):
     # torch.compile's default backend (inductor, C++ on the CPU), static shapes: each new shape,
-    # dtype or h_0 presence is a recompile (5 to 50 s each on a busy 2-core machine). After
-    # torch._dynamo.config.recompile_limit (8) compiles of nn.RNNBase.forward in one process
-    # (the harness forks one per clause), dynamo runs new signatures eagerly, silently.
+    # dtype or h_0 presence is a recompile (5 to 50 s each on a 2-core machine). After
+    # torch._dynamo.config.recompile_limit (8) compiles of nn.RNNBase.forward in one process,
+    # dynamo runs new signatures eagerly, silently; and one process runs all of a run's clause
+    # tests. So every build starts from a reset dynamo: its calls are compiled, whatever ran before.
     description = (
         "torch.compile(torch.nn.RNN/GRU/LSTM, backend='inductor', dynamic=False) on cpu, "
         "with torch._dynamo.config.allow_rnn = True"
     )
 
     def compile(self, config: Config, module: torch.nn.Module) -> Call:
+        torch._dynamo.reset()
         compiled = torch.compile(module, dynamic=False)
 
         def call(x, h0):

@@ -69,3 +69,20 @@ def test_torch_compile_fails_on_a_float32_lstm_whose_parameters_require_grad():
     call = compilers.compile.build(config, dict(module.state_dict()))
     with pytest.raises(TypeError, match="mkldnn_rnn_layer"):
         call(torch.randn(5, 2, 3), None)
+
+
+def test_torch_compile_compiles_every_build_however_many_came_before():
+    """dynamo runs a function eagerly, silently, once it has compiled it recompile_limit (8) times in
+    a process, and one process runs all of a run's clause tests: each build resets dynamo, so that
+    the compiled path, not torch.nn's eager one, is what the clauses check."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    config = Config(mode="RNN_TANH", input_size=1, hidden_size=1, dtype="float64")
+    module = torch.nn.RNN(1, 1).double()
+    for seq_len in range(1, 11):  # ten builds of ten signatures: more than the limit
+        with torch.no_grad():
+            compilers.compile.build(config, dict(module.state_dict()))(
+                torch.ones(seq_len, 1, 1).double(), None
+            )
+    assert counters["stats"]["unique_graphs"] >= 10, dict(counters["stats"])
