@@ -25,7 +25,7 @@ RUN_ARGS = ("--hypothesis-seed=0", "-p", "no:cacheprovider", "-q")
 #: Compiling implementations (torch.compile: seconds per new shape) get a budget per implementation;
 #: a clause it cuts ran fewer examples, so a change of its verdict is reported but not held against
 #: the committed matrix.
-BUDGET_S = 180
+BUDGET_S = 150
 BUDGET_ARGS = (f"--rnn-budget={BUDGET_S}", "--rnn-timeout=600")
 DEVIATIONS = ("fails", "crashed", "timed out", "error", "not run")
 CELL = {
