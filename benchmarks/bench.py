@@ -155,7 +155,7 @@ class Timers:
         from conformance.spec import oracle
 
         oracle.forward = self.timed(oracle.forward, "oracle")
-        gradients.Probe.derivative = self.timed(gradients.Probe.derivative, "oracle")
+        gradients.Probe.derivatives = self.timed(gradients.Probe.derivatives, "oracle")
         _helpers.Draws.draw = self.timed(_helpers.Draws.draw, "drawing")
         build = registry.Implementation.build
         registry.Implementation.build = lambda impl, config, weights: self.timed(

@@ -26,6 +26,11 @@ def round_to(dtype: str, values: np.ndarray) -> np.ndarray:
     return values.astype(dtype).astype(np.float64)
 
 
+def read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
 @dataclass(frozen=True)
 class Case:
     config: Config
@@ -58,26 +63,29 @@ class Case:
         )  # drawn last: RNN/GRU cases unchanged
         return weights, x, h0, c0
 
-    @property
-    def weights(self) -> dict[str, np.ndarray]:
-        return {n: round_to(self.config.dtype, w) for n, w in self._rng_values[0].items()}
+    # The arrays below are made once per case and read-only: a clause that needs other values
+    # changes a copy, and an implementation gets tensors of its own (runner.to_tensor copies).
 
-    @property
+    @cached_property
+    def weights(self) -> dict[str, np.ndarray]:
+        return {n: read_only(round_to(self.config.dtype, w)) for n, w in self._rng_values[0].items()}
+
+    @cached_property
     def x(self) -> np.ndarray:
         """In the configuration's layout: (L, N, H_in), (N, L, H_in) if batch_first, (L, H_in) unbatched;
         for a cell one step, (N, H_in) or (H_in,)."""
-        return round_to(self.config.dtype, self._rng_values[1])
+        return read_only(round_to(self.config.dtype, self._rng_values[1]))
 
     def _state(self, fn):
         """h_0 or, for LSTM, (h_0, c_0), each transformed by ``fn``."""
         h0, c0 = self._rng_values[2:]
         return (fn(h0), fn(c0)) if c0 is not None else fn(h0)
 
-    @property
+    @cached_property
     def h0(self):
         """None (the default), or h_0 as torch takes it: (D*num_layers, N, H_out), or the tuple
         (h_0, c_0) for LSTM."""
-        return self._state(lambda s: round_to(self.config.dtype, s)) if self.with_h0 else None
+        return self._state(lambda s: read_only(round_to(self.config.dtype, s))) if self.with_h0 else None
 
     @property
     def zeros_h0(self):

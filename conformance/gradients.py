@@ -15,8 +15,10 @@ import numpy as np
 from .case import round_to
 from .compare import allowed_gradient_error, assert_derivative_close, magnitude
 from .runner import Gradients, run_with_grad
-from .spec import complex_step, oracle
-from .state import INITIAL_NAMES, map_state, parts
+from .spec import complex_step
+from .spec.layout import output_dims, shape_of, state_dims
+from .spec.oracle import state_widths
+from .state import INITIAL_NAMES, parts
 
 
 def rms(array) -> float:
@@ -36,19 +38,23 @@ class Probe:
 
     def __init__(self, case):
         self.case = case
-        self.config = case.config
+        self.config = c = case.config
         self.arrays = {"x": case.x, **initial_state_arrays(case), **case.weights}
-        self.output, self.h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
+        self.forward = None  # the oracle's (output, h_n), from the first derivatives' run
         rng = np.random.default_rng([case.seed, 1])
-        dtype = (
-            case.config.dtype
-        )  # the implementation receives R and S in its dtype: the oracle uses the same values
-        self.R = round_to(dtype, rng.standard_normal(self.output.shape))
-        self.S = map_state(lambda s: round_to(dtype, rng.standard_normal(s.shape)), self.h_n)
+
+        def drawn(dims):  # in the implementation's dtype, which receives R and S: the oracle uses the same
+            return round_to(c.dtype, rng.standard_normal(shape_of(dims)))
+
+        self.R = drawn(output_dims(c, case.x.shape))
+        S = tuple(drawn(state_dims(c, case.x.shape, part)) for part in range(len(state_widths(c))))
+        self.S = S if c.mode == "LSTM" else S[0]
 
     @cached_property
     def magnitude(self) -> float:
-        return magnitude(self.case.weights, self.case.x, self.case.h0, self.output, self.h_n)
+        if self.forward is None:
+            self.forward = complex_step.forward(self.config, self.arrays)
+        return magnitude(self.case.weights, self.case.x, self.case.h0, *self.forward)
 
     @property
     def probed(self) -> list[str]:
@@ -70,8 +76,16 @@ class Probe:
         for k in range(count):
             yield f"random direction #{k}", rng.standard_normal(theta.shape) * scale
 
+    def derivatives(self, name: str, directions: list) -> list[float]:
+        values, forward = complex_step.directional_derivatives(
+            self.config, self.arrays, name, directions, self.R, self.S
+        )
+        if self.forward is None:
+            self.forward = forward
+        return values
+
     def derivative(self, name: str, V) -> float:
-        return complex_step.directional_derivative(self.config, self.arrays, name, V, self.R, self.S)
+        return self.derivatives(name, [V])[0]
 
     def run(self, impl) -> Gradients:
         c = self.case
@@ -80,9 +94,9 @@ class Probe:
     def gradient(self, got: Gradients, name: str) -> np.ndarray:
         return got.x if name == "x" else got.state[name] if name in INITIAL_NAMES else got.weights[name]
 
-    def compare(self, g, name: str, V):
-        """(the implementation's <g, V>, the oracle's, the allowed error)."""
-        want = self.derivative(name, V)
+    def compare(self, g, name: str, V, want: float | None = None):
+        """(the implementation's <g, V>, the oracle's (``want``, if known), the allowed error)."""
+        want = self.derivative(name, V) if want is None else want
         # The gradient is a sum over steps and rows whose terms can cancel; its rounding is relative
         # to the terms, which backpropagation scales from R and S.
         terms = (np.linalg.norm(self.R) + sum(np.linalg.norm(s) for s in parts(self.S))) * rms(V)
@@ -104,8 +118,9 @@ class Probe:
             if name in got.missing
             else ""
         )
-        for along, V in self.directions(name, count):
-            value, want, allowance = self.compare(g, name, V)
+        labels, directions = zip(*self.directions(name, count))
+        for along, V, want in zip(labels, directions, self.derivatives(name, list(directions))):
+            value, want, allowance = self.compare(g, name, V, want)
             assert_derivative_close(
                 value, want, allowance, what=name, along=along, note=note, dtype=self.config.dtype
             )

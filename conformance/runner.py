@@ -115,13 +115,16 @@ def without_grad(fn):
 
 
 def to_tensor(value, config: Config):
-    """An array as a contiguous tensor in ``config.dtype``; a tensor as it is (the errors clauses
-    give some in another dtype); None as None."""
+    """An array as a new contiguous tensor in ``config.dtype`` (a copy: an implementation that writes
+    to its inputs must not change the case's arrays); a tensor as it is (the errors clauses give some
+    in another dtype); None as None."""
     import torch
 
     if value is None or isinstance(value, torch.Tensor):
         return value
-    return torch.as_tensor(np.ascontiguousarray(value)).to(getattr(torch, config.dtype))
+    if config.dtype == "bfloat16":  # NumPy has no bfloat16
+        return torch.from_numpy(np.array(value, dtype=np.float64, order="C")).to(torch.bfloat16)
+    return torch.from_numpy(np.array(value, dtype=config.dtype, order="C"))
 
 
 def tensors(config: Config, weights, x, h0=None):
@@ -447,10 +450,12 @@ def backward(impl: Implementation, config: Config, weights, x, h0, grads) -> Cal
                 f"{impl.name}: neither output nor h_n requires grad, so nothing can be backpropagated "
                 f"(a forward-only implementation declares not_claimed = {{'gradients'}})"
             )
-        # in the result's own dtype: a wrong dtype is dtype.output_matches_input's to report
-        torch.autograd.backward(
-            [r for r, _ in pairs], [to_tensor(g, config).to(r.device, r.dtype) for r, g in pairs]
-        )
+        # L = sum(output * R) + sum(h_n * S) (+ sum(c_n * T)), whose gradient is what backpropagating
+        # R, S (and T) gives, exactly; a scalar, because torch.autograd.backward with gradient
+        # tensors imports sympy on its first call (0.3 s a process). In the result's own dtype: a
+        # wrong dtype is dtype.output_matches_input's to report.
+        loss = sum((r * to_tensor(g, config).to(r.device, r.dtype)).sum() for r, g in pairs)
+        loss.backward()
     return built
 
 

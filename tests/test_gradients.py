@@ -84,6 +84,29 @@ def test_complex_step_agrees_with_finite_differences(case):
         )
 
 
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    case=cases(
+        configs(MODES, ("float64",)),
+        seq_len=st.integers(1, 6),
+        batch=st.integers(1, 3),
+        unbatched=st.booleans(),
+    )
+)
+def test_directions_taken_in_one_run_equal_those_taken_one_at_a_time(case):
+    """x's, h_0's and c_0's directions share one complex run, each along its own copy of the batch
+    rows: every derivative must be what a run of its own gives, whichever tensor and layout."""
+    probe = Probe(case)
+    for name in probe.probed:
+        directions = [V for _, V in probe.directions(name, 3)]
+        together = probe.derivatives(name, directions)
+        alone = [
+            complex_step.directional_derivative(probe.config, probe.arrays, name, V, probe.R, probe.S)
+            for V in directions
+        ]
+        np.testing.assert_allclose(together, alone, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
 def test_the_kink_check_finds_the_kink_that_broke_the_central_difference():
     """The example that made the central difference disagree (CI, seed 1502): a ReLU input of
     layer 0 crosses zero within 1e-5 along the drawn direction of weight_hh_l0."""

@@ -22,7 +22,7 @@ def torch_module(case):
     module = (CELL_CLASSES if case.config.cell else CLASSES)[case.config.mode](
         **case.config.module_kwargs()
     ).double()
-    module.load_state_dict({k: torch.from_numpy(v) for k, v in case.weights.items()})
+    module.load_state_dict({k: torch.tensor(v) for k, v in case.weights.items()})
     return module
 
 
@@ -34,12 +34,12 @@ def assert_equal_f64(got, want):
 
 
 def torch_h0(case):
-    return map_state(torch.from_numpy, case.h0)
+    return map_state(torch.tensor, case.h0)
 
 
 def assert_oracle_equals(module, case):
     """The oracle's (output, h_n) for the case against the torch module's."""
-    x = torch.from_numpy(case.x)
+    x = torch.tensor(case.x)
     with torch.no_grad():
         output, h_n = module(x) if case.h0 is None else module(x, torch_h0(case))
     want_output, want_h_n = oracle.forward(case.config, case.weights, case.x, case.h0)
@@ -70,7 +70,7 @@ def test_oracle_variable_lengths_equal_packed_torch(case, data):
     )
     module = torch_module(case)
     packed = torch.nn.utils.rnn.pack_padded_sequence(
-        torch.from_numpy(case.x), torch.from_numpy(lengths), enforce_sorted=False
+        torch.tensor(case.x), torch.tensor(lengths), enforce_sorted=False
     )
     with torch.no_grad():
         packed_out, h_n = module(packed, torch_h0(case))
@@ -85,7 +85,7 @@ def test_oracle_variable_lengths_equal_packed_torch(case, data):
 def test_lstm_oracle_with_projection_equals_torch(case):
     """proj_size > 0 every time (the general test draws it one time in three)."""
     with torch.no_grad():
-        output, state = torch_module(case)(torch.from_numpy(case.x), torch_h0(case))
+        output, state = torch_module(case)(torch.tensor(case.x), torch_h0(case))
     want_output, want_state = oracle.forward(case.config, case.weights, case.x, case.h0)
     assert_equal_f64(output, want_output)
     assert_equal_f64(state, want_state)
@@ -95,7 +95,7 @@ def test_lstm_oracle_with_projection_equals_torch(case):
 @given(case=cases(cell_configs(MODES, ("float64",)), unbatched=st.booleans()))
 def test_cell_oracle_equals_torch_cells(case):
     with torch.no_grad():
-        got = torch_module(case)(torch.from_numpy(case.x), torch_h0(case))
+        got = torch_module(case)(torch.tensor(case.x), torch_h0(case))
     assert_equal_f64(got, oracle.cell_forward(case.config, case.weights, case.x, case.h0))
 
 

@@ -109,14 +109,14 @@ def test_errors_dtype_mismatch(impl, data):
     which = data.draw(sampled_from(names), label="tensor in the other dtype")
     what = f"{which} in {other} with {case.config.dtype} weights"
     if which == "x":
-        assert_raises(impl, case, what, x=torch.as_tensor(case.x).to(other))
+        assert_raises(impl, case, what, x=torch.tensor(case.x, dtype=other))
     else:
         index = INITIAL_NAMES.index(which)
         assert_raises(
             impl,
             case,
             what,
-            h0=replace_part(case.h0, index, torch.as_tensor(parts(case.h0)[index]).to(other)),
+            h0=replace_part(case.h0, index, torch.tensor(parts(case.h0)[index], dtype=other)),
         )
 
 

@@ -7,7 +7,7 @@ from ._helpers import assert_matches_oracle, clause, draw_case, one_step
 @clause("gru.candidate")
 def test_gru_candidate(impl, data):
     case = draw_case(data, impl, bias=True, **one_step(impl))
-    weights = case.weights
+    weights = {name: w.copy() for name, w in case.weights.items()}
     H = case.config.hidden_size
     for name in ("bias_ih_l0", "bias_hh_l0"):
         weights[name][H : 2 * H] = -20.0  # z = sigmoid(-40 + ...) ~ 0, so h' = n: the candidate alone

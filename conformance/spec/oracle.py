@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import cached_property
 
 import numpy as np
 
@@ -37,7 +37,8 @@ def exact(a) -> np.ndarray:
     return a.astype(np.result_type(a, np.float64), copy=False)
 
 
-class LayerWeights(NamedTuple):
+@dataclass(frozen=True)
+class LayerWeights:
     """One layer and direction. Gate blocks are stacked along rows: RNN one block, GRU r | z | n,
     LSTM i | f | g | o. W_hr is the LSTM projection (None without proj_size)."""
 
@@ -46,11 +47,14 @@ class LayerWeights(NamedTuple):
     b_ih: np.ndarray
     b_hh: np.ndarray
     W_hr: np.ndarray | None = None
+    G: int = 1  # the gate count
 
-    def gate(self, k: int, G: int):
-        """Block k of G: (W_i*, W_h*, b_i*, b_h*)."""
-        rows = slice(k * len(self.b_ih) // G, (k + 1) * len(self.b_ih) // G)
-        return self.W_ih[rows], self.W_hh[rows], self.b_ih[rows], self.b_hh[rows]
+    @cached_property
+    def gates(self) -> tuple:
+        """(W_i*, W_h*, b_i*, b_h*) of each gate block, in order; sliced once, not at every step."""
+        H = len(self.b_ih) // self.G
+        rows = [slice(k * H, (k + 1) * H) for k in range(self.G)]
+        return tuple((self.W_ih[r], self.W_hh[r], self.b_ih[r], self.b_hh[r]) for r in rows)
 
 
 def layer_weights(
@@ -61,7 +65,7 @@ def layer_weights(
     zeros = np.zeros(W_ih.shape[0])
     b_ih, b_hh = (exact(weights[names[r]]) if config.bias else zeros for r in ("bias_ih", "bias_hh"))
     W_hr = exact(weights[names["weight_hr"]]) if config.proj_size else None
-    return LayerWeights(W_ih, W_hh, b_ih, b_hh, W_hr)
+    return LayerWeights(W_ih, W_hh, b_ih, b_hh, W_hr, config.gates)
 
 
 # --- cells: one step, batched over rows -------------------------------------------------------
@@ -93,9 +97,7 @@ TORCH = Dialect()
 
 def gru_gates(x, h, w: LayerWeights, dialect: Dialect = TORCH):
     """The GRU's r, z and candidate n."""
-    W_ir, W_hr, b_ir, b_hr = w.gate(0, 3)
-    W_iz, W_hz, b_iz, b_hz = w.gate(1, 3)
-    W_in, W_hn, b_in, b_hn = w.gate(2, 3)
+    (W_ir, W_hr, b_ir, b_hr), (W_iz, W_hz, b_iz, b_hz), (W_in, W_hn, b_in, b_hn) = w.gates
     r = sigmoid(x @ W_ir.T + b_ir + h @ W_hr.T + b_hr)
     z = sigmoid(x @ W_iz.T + b_iz + h @ W_hz.T + b_hz)
     n = np.tanh(x @ W_in.T + b_in + r * (h @ W_hn.T + b_hn))  # reset gate AFTER the matmul
@@ -112,10 +114,8 @@ def gru_cell(x, h, w: LayerWeights, dialect: Dialect = TORCH):
 
 
 def lstm_cell(x, h, c, w: LayerWeights, dialect: Dialect = TORCH):
-    W_ii, W_hi, b_ii, b_hi = w.gate(0, 4)
-    W_if, W_hf, b_if, b_hf = w.gate(1, 4)
-    W_ig, W_hg, b_ig, b_hg = w.gate(2, 4)
-    W_io, W_ho, b_io, b_ho = w.gate(3, 4)
+    (W_ii, W_hi, b_ii, b_hi), (W_if, W_hf, b_if, b_hf) = w.gates[:2]
+    (W_ig, W_hg, b_ig, b_hg), (W_io, W_ho, b_io, b_ho) = w.gates[2:]
     i = sigmoid(x @ W_ii.T + b_ii + h @ W_hi.T + b_hi)
     f = sigmoid(x @ W_if.T + b_if + h @ W_hf.T + b_hf + dialect.forget_bias)  # forget_bias: 0 in torch
     g = np.tanh(x @ W_ig.T + b_ig + h @ W_hg.T + b_hg)
@@ -143,9 +143,14 @@ def run_forward(step, x, state0, w: LayerWeights, lengths):
     """state_t = step(x_t, state_{t-1}) from state_0 (a tuple, h first); a row stops (keeps its
     state, outputs 0) past its own length. The output at each step is h."""
     state, outputs = state0, np.zeros(x.shape[:2] + state0[0].shape[1:], dtype=x.dtype)
+    every_row = min(lengths, default=0)  # steps before any row stops: no row to hold
     for t in range(x.shape[0]):
+        new = step(x[t], state, w)
+        if t < every_row:
+            state, outputs[t] = new, new[0]
+            continue
         active = (t < lengths)[:, None]
-        state = tuple(np.where(active, new, old) for new, old in zip(step(x[t], state, w), state))
+        state = tuple(np.where(active, n, old) for n, old in zip(new, state))
         outputs[t] = np.where(active, state[0], 0.0)
     return outputs, state
 
