@@ -150,13 +150,16 @@ class Timers:
         return wrapper
 
     def pytest_configure(self, config):
-        from conformance import gradients, registry
+        from conformance import gradients, registry, runner
         from conformance.clauses import _helpers
         from conformance.spec import oracle
 
         oracle.forward = self.timed(oracle.forward, "oracle")
         gradients.Probe.derivatives = self.timed(gradients.Probe.derivatives, "oracle")
         _helpers.Draws.draw = self.timed(_helpers.Draws.draw, "drawing")
+        # build, call and backpropagate (build and call are timed on their own as well, for the
+        # clauses that call without gradients; the outermost timer counts, once)
+        runner.backward = self.timed(runner.backward, "implementation")
         build = registry.Implementation.build
         registry.Implementation.build = lambda impl, config, weights: self.timed(
             self.timed(build, "implementation")(impl, config, weights), "implementation"
@@ -198,7 +201,11 @@ def split_run(impl: str, profile: str) -> Timers:
     with contextlib.redirect_stdout(io.StringIO()):  # its verdicts are the runs section's to show
         pytest.main(
             pytest_args(
-                impl, f"--hypothesis-profile={profile}", "--hypothesis-seed=0", "--rnn-isolation=thread"
+                impl,
+                f"--hypothesis-profile={profile}",
+                "--hypothesis-seed=0",
+                "--rnn-isolation=thread",
+                "--rnn-timeout=0",  # calls in place, as in the default forked run (no call thread)
             ),
             plugins=[timers],
         )
