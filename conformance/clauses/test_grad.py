@@ -5,8 +5,9 @@ derivatives, which the oracle computes exactly by complex-step differentiation).
 Sizes are the forward clauses' (sometimes tile-sized, sometimes up to 128 steps, where vanishing
 and exploding gradients break kernels) and every flag; unbatched input one draw in five. The
 implementation runs in eval mode, without torch.no_grad, and the loss weighs output, h_n and (for
-LSTM) c_n. Each derivative costs one complex oracle run, so each example checks a few directions:
-2 for x, 2 for each part of the initial state, and one per parameter for up to 4 parameters drawn
+LSTM) c_n. A parameter's derivative costs one complex oracle run (the directions of x share one
+over repeated batch rows, as do h_0's and c_0's), so each example checks a few directions: 2 for
+x, 2 for each part of the initial state, and one per parameter for up to 4 parameters drawn
 (labelled) from the configuration's; over the examples every parameter of every layer and
 direction is reached.
 """
