@@ -9,14 +9,16 @@ from .helpers import run_suite
 
 
 class TwoBugs(torch.nn.GRU):
-    """torch.nn.GRU with two unrelated bugs: it raises for bidirectional=True, and adds 1 to the
-    output of a stack of more than one layer."""
+    """torch.nn.GRU with two unrelated bugs: it raises for bidirectional=True, and adds 1 to every
+    other output. Every example fails, one way or the other, so that Hypothesis meets both bugs
+    whatever it draws first: it stops looking for more soon after its first failure (a second bug
+    that needed, say, two layers was met or missed depending on the strategies' draws)."""
 
     def forward(self, x, hx=None):
         if self.bidirectional:
             raise NotImplementedError("bidirectional is not implemented")
         output, h_n = super().forward(x, hx)
-        return (output + 1 if self.num_layers > 1 else output), h_n
+        return output + 1, h_n
 
 
 def test_each_distinct_failure_has_its_own_case_and_reproduction(pytester, tmp_path):
@@ -33,7 +35,7 @@ def test_each_distinct_failure_has_its_own_case_and_reproduction(pytester, tmp_p
     assert failure["message"].startswith("Hypothesis found 2 distinct failures:")
     raised, mismatch = sorted(each, key=lambda f: f["exception"] != "ImplementationError")
     assert "bidirectional=True" in raised["case"] and "raised NotImplementedError" in raised["message"]
-    assert "num_layers=2" in mismatch["case"] and "bidirectional=False" in mismatch["case"]
+    assert "bidirectional=False" in mismatch["case"]
     assert "output differs from the oracle" in mismatch["message"]
     assert raised["reproduction"] != mismatch["reproduction"]
     text = result.stdout.str()
@@ -41,7 +43,5 @@ def test_each_distinct_failure_has_its_own_case_and_reproduction(pytester, tmp_p
     assert "--- failure 1 of 2 ---" in text and "--- failure 2 of 2 ---" in text
     failures_section = text[: text.index("RNN conformance verdicts")]
     assert failures_section.count("Reproduce it: python ") == 2
-    assert mismatch["reproduction_path"].endswith("output.matches_oracle.py")
-    assert raised["reproduction_path"].endswith("output.matches_oracle-2.py") or mismatch[
-        "reproduction_path"
-    ].endswith("-2.py")
+    names = sorted(f["reproduction_path"].rpartition("/")[2] for f in each)
+    assert names == ["output.matches_oracle-2.py", "output.matches_oracle.py"]  # in either order
