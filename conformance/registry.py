@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -130,6 +131,45 @@ class Implementation:
     def __repr__(self):
         return f"Implementation({self.name!r}, modes={sorted(self.modes)}{', cell' if self.is_cell else ''})"
 
+    def declared(self) -> Declared:
+        return Declared(
+            self.name,
+            self.description,
+            self.modes,
+            frozenset(self.dtypes),
+            self.is_cell,
+            self.not_claimed,
+            self.constructible,
+            self.unavailable(),
+        )
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the report says of an implementation, without the implementation: an xdist worker,
+    which resolved it, sends it to the controller, which so never imports it (torch: a second of
+    CPU while the workers start, on the cores they need)."""
+
+    name: str
+    description: str
+    modes: frozenset
+    dtypes: frozenset
+    is_cell: bool
+    not_claimed: frozenset
+    constructible: bool
+    unavailable_because: str | None
+
+    def unavailable(self) -> str | None:
+        return self.unavailable_because
+
+    def message(self) -> dict:
+        """As execnet carries it (no sets, no classes)."""
+        return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_message(cls, message: dict) -> Declared:
+        return cls(**{k: frozenset(v) if isinstance(v, list) else v for k, v in message.items()})
+
 
 class ModuleAdapter(ConstructibleAdapter):
     """Adapts drop-in classes: construct with the config, load the weights, call forward.
@@ -255,6 +295,18 @@ def load_object(name: str):
         except AttributeError:
             raise ResolveError(f"module {module_name!r} has no attribute {attr!r} (from {name!r})") from None
     return obj
+
+
+def findable(name: str) -> bool:
+    """Whether ``name`` is a registered implementation or its module's top-level package exists,
+    found without importing anything: the xdist controller's check of --rnn-impl."""
+    if any(ep.name == name for ep in entry_points(group=ENTRY_POINT_GROUP)):
+        return True
+    module = name.partition(":")[0] if ":" in name else name.rpartition(".")[0]
+    try:
+        return bool(module) and importlib.util.find_spec(module.partition(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def resolve(

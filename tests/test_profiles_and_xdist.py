@@ -1,5 +1,6 @@
 """Profiles work the Hypothesis way, and pytest -n 2 gives the same verdicts as a serial run."""
 
+import json
 import os
 import re
 
@@ -93,3 +94,40 @@ def test_xdist_workers_share_the_cores(pytester, monkeypatch, workers, user_sett
     result = pytester.runpytest_inprocess("-n", str(workers), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert os.environ.get("OMP_NUM_THREADS") == user_setting
+
+
+RECORD_CONTROLLER = """
+import json, sys
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        with open("controller.json", "w") as f:
+            json.dump({"torch": "torch" in sys.modules}, f)
+"""
+
+
+def test_the_xdist_controller_never_imports_torch_yet_reports_the_implementations(pytester):
+    """The workers resolve the implementations and send the controller what its report says of
+    them: a controller importing torch (a second of CPU) held back the workers starting on the same
+    cores. A subprocess, since this test's own process has torch loaded."""
+    pytester.makepyfile(record_controller=RECORD_CONTROLLER)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "record_controller",
+        "--pyargs",
+        "conformance",
+        "--rnn-impl=torch.nn:GRU",
+        "--hypothesis-profile=rnn-fast",
+        "-k",
+        "gru_update",
+        "-n",
+        "2",
+        f"--rnn-report={report}",
+    )
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    assert json.loads((pytester.path / "controller.json").read_text()) == {"torch": False}
+    impl = json.loads(report.read_text())["implementations"]["torch.nn:GRU"]
+    assert (impl["description"], impl["modes"]) == ("torch.nn.modules.rnn.GRU on cpu", ["GRU"])
+    assert impl["clauses"]["gru.update"]["verdict"] == "conforms"
+    result.stdout.fnmatch_lines(["*RNN conformance verdicts: torch.nn:GRU*", "*gru.update*conforms*"])

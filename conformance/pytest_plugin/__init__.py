@@ -47,10 +47,12 @@ def pytest_configure(config):
     else:
         session.terminal = config.pluginmanager.get_plugin("terminalreporter")
         on_sigterm(config)
-    if is_xdist_controller(config):  # the controller resolves them later: XdistHooks.pytest_collection
+    if is_xdist_controller(config):  # the workers resolve them: XdistHooks.pytest_testnodedown
         session.workers = getattr(config.option, "numprocesses", None) or 1
     else:
         session.implementations()
+    if is_worker(config):  # for the controller's report
+        config.workeroutput["rnn_declared"] = [impl.declared().message() for impl in session.impls]
 
 
 def on_sigterm(config) -> None:

@@ -233,16 +233,19 @@ def incompleteness(session, stop) -> str | None:
 
 
 def versions() -> dict:
+    """As the report header gives them: torch's from its metadata, for the xdist controller does
+    not import torch."""
+    from importlib.metadata import version
+
     import hypothesis
     import numpy
-    import torch
 
     from .. import __version__
 
     return {
         "rnn-conformance": __version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": version("torch"),
         "hypothesis": hypothesis.__version__,
         "numpy": numpy.__version__,
     }

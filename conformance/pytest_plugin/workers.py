@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from ..registry import Declared, findable
 from .session import SESSION
 
 
@@ -42,12 +43,16 @@ class XdistHooks:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection(self, session):
-        """On the controller, the implementations are resolved only now, after xdist has started the
-        workers (each resolves its own in pytest_configure): importing them (torch: over a second)
-        before would hold every worker back as long. The controller does not collect. What it has
-        loaded stays (gc.freeze): pytest's five garbage collections at the end of the session would
-        walk it all again (0.45 s with torch loaded)."""
-        session.config.stash[SESSION].implementations()
+        """On the controller, which does not collect: what it has loaded stays (gc.freeze), so that
+        pytest's five garbage collections at the end of the session do not walk it all again. It does
+        not resolve the implementations: the workers resolve them (pytest_configure) and tell it what
+        the report needs (pytest_testnodedown). Importing them here (torch: a second of CPU) held
+        the workers back as long, on a machine with as many cores as workers, and doing it at the
+        end of the run cost as much. A name that is neither registered nor in an installed package is
+        resolved here, for its error; another bad one fails the workers, and the report says why."""
+        session_ = session.config.stash[SESSION]
+        if not all(map(findable, session_.options.impls)):
+            session_.implementations()  # the UsageError that says what is wrong with it
         gc.freeze()
         return (yield)
 
@@ -58,8 +63,12 @@ class XdistHooks:
             session.expect(ids)
 
     def pytest_testnodedown(self, node, error):
-        """On the controller, which collects nothing: the shard's tests, as a worker chose them."""
+        """On the controller, which collects nothing: the shard's tests, as a worker chose them, and
+        the implementations as the worker resolved them."""
         session = node.config.stash[SESSION]
-        shard = getattr(node, "workeroutput", {}).get("rnn_shard")
+        output = getattr(node, "workeroutput", {})
+        shard = output.get("rnn_shard")
         if shard and session.shard is None:
             session.shard = shard
+        if output.get("rnn_declared") and session.impls is None:
+            session.impls = [Declared.from_message(m) for m in output["rnn_declared"]]
