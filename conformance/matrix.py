@@ -253,11 +253,18 @@ def main(argv: list[str]) -> int:
         changed, cut = changes(matrix, committed)
         for line in cut:
             print(f"{line} (cut by the budget: not held against the committed matrix)")
-        problems = changed + [
+        unnoted = [
             f"{name} {clause_id}: {entry['verdict']}, {NOT_CHECKED} (no entry in {notes_path})"
             for name, clause_id, entry in deviations(matrix)
             if f"{name} {clause_id}" not in notes
         ]
+        # A deviation that a cut cell newly shows is held no more than the change of its verdict: how
+        # far a cut clause gets varies from run to run. It is named, to be checked by hand.
+        newly_cut = {line.partition(":")[0] for line in cut}
+        for line in unnoted:
+            if line.partition(":")[0] in newly_cut:
+                print(f"{line}; cut by the budget: not held, check it by hand and note it")
+        problems = changed + [line for line in unnoted if line.partition(":")[0] not in newly_cut]
         print("\n".join(problems) or f"the committed matrix {out} holds")
         return 1 if problems else 0
     if args.only and out.with_suffix(".json").exists():  # the other columns stay as committed
