@@ -50,15 +50,13 @@ def derivative_and_kink(probe, name: str, V, step: float) -> tuple[float, bool]:
     return exact, bool(np.any(np.abs(p.real) <= 2 * step * np.abs(p.imag / complex_step.H)))
 
 
+def small_cases(**fields):
+    """float64 cases of every mode, up to 6 steps and 3 rows."""
+    return cases(configs(MODES, ("float64",)), seq_len=st.integers(1, 6), batch=st.integers(1, 3), **fields)
+
+
 @settings(max_examples=60, deadline=None, database=None)
-@given(
-    case=cases(
-        configs(MODES, ("float64",)),
-        seq_len=st.integers(1, 6),
-        batch=st.integers(1, 3),
-        with_h0=st.just(True),
-    )
-)
+@given(case=small_cases(with_h0=st.just(True)))
 def test_complex_step_agrees_with_finite_differences(case):
     """Independent check of the complex-step machinery, every mode and tensor (LSTM's c_0 and
     W_hr included): a central difference of the real oracle, whose error (~1e-9 here) is far
@@ -85,14 +83,7 @@ def test_complex_step_agrees_with_finite_differences(case):
 
 
 @settings(max_examples=60, deadline=None, database=None)
-@given(
-    case=cases(
-        configs(MODES, ("float64",)),
-        seq_len=st.integers(1, 6),
-        batch=st.integers(1, 3),
-        unbatched=st.booleans(),
-    )
-)
+@given(case=small_cases(unbatched=st.booleans()))
 def test_directions_taken_in_one_run_equal_those_taken_one_at_a_time(case):
     """x's, h_0's and c_0's directions share one complex run, each along its own copy of the batch
     rows: every derivative must be what a run of its own gives, whichever tensor and layout."""
