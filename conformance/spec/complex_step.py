@@ -58,8 +58,7 @@ def copy_sums(config: Config, output, h_n, R, S, copies: int) -> np.ndarray:
 
 def loss(config: Config, arrays: dict, R, S):
     """L = sum(output * R) + sum(h_n * S), for LSTM S = (S_h, S_c) against (h_n, c_n)."""
-    output, h_n = forward(config, arrays)
-    return np.sum(output * R) + sum(np.sum(s * w) for s, w in zip(parts(h_n), parts(S)))
+    return copy_sums(config, *forward(config, arrays), R, S, 1)[0]
 
 
 def directional_derivative(config: Config, arrays: dict, name: str, V, R, S) -> float:
