@@ -1,6 +1,8 @@
 """Bad input to the tool gets a one-line message and a non-zero exit, or a failing verdict for the
 clause concerned; never a crash of the run or a wall of traceback."""
 
+import os
+
 import pytest
 
 from .helpers import failed, run_suite
@@ -65,6 +67,23 @@ def test_bad_name_is_a_one_line_usage_error(pytester, adapters, name):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: --rnn-impl: *{USAGE_ERRORS[name]}*"])
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+#: names only importing them tells bad (their module exists): under xdist the workers find them
+FOUND_BY_WORKERS = ["broken:GRU", "adapters:missing", "adapters:NoMode"]
+
+
+@pytest.mark.parametrize("name", FOUND_BY_WORKERS)
+def test_bad_name_under_xdist_is_the_same_one_line_usage_error(pytester, adapters, monkeypatch, name):
+    """The xdist controller does not import implementations (torch: a second of CPU), so the workers
+    find these; they must not crash (xdist would print each worker's traceback and restart it). A
+    subprocess: xdist's workers are processes of their own, which import the adapters module."""
+    monkeypatch.setenv("PYTHONPATH", f"{pytester.path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    result = pytester.runpytest_subprocess("--pyargs", "conformance", f"--rnn-impl={name}", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines([f"ERROR: --rnn-impl: *{USAGE_ERRORS[name]}*"])
+    output = result.stderr.str() + result.stdout.str()
+    assert "Traceback" not in output and "node down" not in output, output[-3000:]
 
 
 def test_missing_rnn_impl_is_a_usage_error(pytester):

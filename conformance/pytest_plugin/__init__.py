@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import signal
+import sys
 import threading
 import warnings
 
@@ -20,7 +21,7 @@ from .isolation import BEACON
 from .scope import decide
 from .session import PROGRESS, SESSION, Progress, Session
 from .shards import ShardHooks
-from .workers import XdistHooks, is_worker, is_xdist_controller
+from .workers import XdistHooks, is_worker, is_xdist_controller, resolve_for_controller
 
 profiles.register()  # before Hypothesis's own plugin loads --hypothesis-profile
 
@@ -49,10 +50,10 @@ def pytest_configure(config):
         on_sigterm(config)
     if is_xdist_controller(config):  # the workers resolve them: XdistHooks.pytest_testnodedown
         session.workers = getattr(config.option, "numprocesses", None) or 1
+    elif is_worker(config):
+        resolve_for_controller(config, session)
     else:
         session.implementations()
-    if is_worker(config):  # for the controller's report
-        config.workeroutput["rnn_declared"] = [impl.declared().message() for impl in session.impls]
 
 
 def on_sigterm(config) -> None:
@@ -91,6 +92,10 @@ def pytest_generate_tests(metafunc):
 
 @pytest.hookimpl(tryfirst=True)  # before -k/-m deselect, so the skips file is checked against every test
 def pytest_collection_modifyitems(config, items):
+    if config.stash[SESSION].usage_error:  # an xdist worker: the controller reports it, nothing runs
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+        return
     skips, used = config.stash[SESSION].skips, set()
     for item in items:
         marker = item.get_closest_marker("rnn_clause")
@@ -188,6 +193,8 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_terminal_summary(terminalreporter):
     config = terminalreporter.config
+    if config.stash[SESSION].usage_error:
+        return
     if not is_worker(config) and not config.option.collectonly:  # --collect-only runs no verdict
         verdicts.write_tables(terminalreporter, terminalreporter.config.stash[SESSION])
 
@@ -198,6 +205,10 @@ def pytest_sessionfinish(session):
     if is_worker(config) or config.option.collectonly:
         return
     rnn = config.stash[SESSION]
+    if rnn.usage_error:  # as pytest ends a run on a UsageError: one line, exit status 4
+        sys.stderr.write(f"ERROR: {rnn.usage_error}\n")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return
     rnn.incomplete = verdicts.incompleteness(rnn, session.shouldfail or session.shouldstop)
     if rnn.options.report or rnn.options.summary:
         report = verdicts.report(config, rnn)

@@ -45,6 +45,7 @@ class Session:
     skips: SkipsFile
     records: defaultdict = field(default_factory=lambda: defaultdict(list))
     impls: list | None = None
+    usage_error: str | None = None  # under xdist: why the workers could not use --rnn-impl
     expected: dict = field(default_factory=dict)  # node id -> (implementation, clause): tests to run
     budgets: dict = field(default_factory=dict)  # implementation -> Budget, in this process
     stopped: str | None = None  # why the run stopped early

@@ -23,6 +23,20 @@ def is_xdist_controller(config) -> bool:
     return getattr(config.option, "dist", "no") != "no" and not is_worker(config)
 
 
+def resolve_for_controller(config, session) -> None:
+    """On a worker: resolve the implementations and send the controller what its report says of
+    them. A name the worker cannot use does not crash it (xdist would print the worker's traceback
+    and start another): the worker runs nothing and the controller ends the run with the one-line
+    usage error (pytest_testnodedown, then pytest_sessionfinish)."""
+    try:
+        session.implementations()
+    except pytest.UsageError as e:
+        session.impls, session.usage_error = [], str(e)
+        config.workeroutput["rnn_usage_error"] = session.usage_error
+        return
+    config.workeroutput["rnn_declared"] = [impl.declared().message() for impl in session.impls]
+
+
 class XdistHooks:
     """Registered only when pytest-xdist is installed: pytest refuses hooks it has no spec for."""
 
@@ -49,7 +63,7 @@ class XdistHooks:
         the report needs (pytest_testnodedown). Importing them here (torch: a second of CPU) held
         the workers back as long, on a machine with as many cores as workers, and doing it at the
         end of the run cost as much. A name that is neither registered nor in an installed package is
-        resolved here, for its error; another bad one fails the workers, and the report says why."""
+        resolved here, for its error; the workers find another bad one (resolve_for_controller)."""
         session_ = session.config.stash[SESSION]
         if not all(map(findable, session_.options.impls)):
             session_.implementations()  # the UsageError that says what is wrong with it
@@ -70,5 +84,7 @@ class XdistHooks:
         shard = output.get("rnn_shard")
         if shard and session.shard is None:
             session.shard = shard
+        if output.get("rnn_usage_error"):
+            session.usage_error = output["rnn_usage_error"]
         if output.get("rnn_declared") and session.impls is None:
             session.impls = [Declared.from_message(m) for m in output["rnn_declared"]]
