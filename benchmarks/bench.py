@@ -160,6 +160,8 @@ class Timers:
         # build, call and backpropagate (build and call are timed on their own as well, for the
         # clauses that call without gradients; the outermost timer counts, once)
         runner.backward = self.timed(runner.backward, "implementation")
+        # a constructor the errors clauses expect to refuse is the implementation's too
+        registry.Implementation.construct = self.timed(registry.Implementation.construct, "implementation")
         build = registry.Implementation.build
         registry.Implementation.build = lambda impl, config, weights: self.timed(
             self.timed(build, "implementation")(impl, config, weights), "implementation"
@@ -212,8 +214,41 @@ def split_run(impl: str, profile: str) -> Timers:
     return timers
 
 
+def hypothesis_alone(repeats: int = 5) -> float:
+    """Milliseconds per example that Hypothesis itself takes to run a test which draws one of this
+    suite's default GRU cases (float32 or float64) through ``data.draw`` and does nothing with it:
+    its engine and the draws, with nothing of the suite's and no implementation. Medians of
+    ``repeats`` runs of 100 examples, derandomized."""
+    from statistics import median
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from conformance.strategies import case_strategy
+
+    cases = case_strategy(("GRU",), ("float32", "float64"), {})
+
+    @settings(
+        max_examples=100,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def draws_a_case(data):
+        data.draw(cases, label="case")
+
+    def timed():
+        start = time.perf_counter()
+        draws_a_case()
+        return time.perf_counter() - start
+
+    return median(timed() for _ in range(repeats)) * 1e3 / 100
+
+
 def section_split(profile: str):
-    rows = []
+    rows, per_example = [], []
     for impl in ["torch.nn:GRU", "manual"]:
         timers = split_run(impl, profile)
         parts = timers.split()
@@ -221,10 +256,20 @@ def section_split(profile: str):
             [impl, f"{timers.calls:.2f}", timers.examples]
             + [f"{parts[f]:.2f} ({100 * parts[f] / timers.calls:.0f}%)" for f in Timers.FIELDS]
         )
+        per_example.append(
+            [impl, f"{1e3 * timers.calls / timers.examples:.2f}"]
+            + [f"{1e3 * parts[f] / timers.examples:.2f}" for f in Timers.FIELDS]
+        )
     table(
         "Where the time goes inside the clauses (seconds, thread isolation: the clocks run in this process)",
         ["implementation", "clauses s", "examples", *Timers.FIELDS],
         rows,
+    )
+    table("The same, milliseconds per example", ["implementation", "clauses", *Timers.FIELDS], per_example)
+    table(
+        "Hypothesis alone: a test that draws one default GRU case and does nothing with it (ms per example)",
+        ["ms per example"],
+        [[f"{hypothesis_alone():.2f}"]],
     )
 
 
