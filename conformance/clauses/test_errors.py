@@ -106,18 +106,19 @@ def test_errors_dtype_mismatch(impl, data):
         # torch on the CPU promotes a float32 c_0 under float64 weights instead of refusing it; a
         # float64 c_0 under float32 weights it refuses.
         names.append("c_0")
-    which = data.draw(sampled_from(names), label="tensor in the other dtype")
-    what = f"{which} in {other} with {case.config.dtype} weights"
-    if which == "x":
-        assert_raises(impl, case, what, x=torch.tensor(case.x, dtype=other))
-    else:
-        index = INITIAL_NAMES.index(which)
-        assert_raises(
-            impl,
-            case,
-            what,
-            h0=replace_part(case.h0, index, torch.tensor(parts(case.h0)[index], dtype=other)),
-        )
+    # Each in turn, alone (drawing one of them left an LSTM's c_0 to one example in 25 or more).
+    for which in names:
+        what = f"{which} in {other} with {case.config.dtype} weights"
+        if which == "x":
+            assert_raises(impl, case, what, x=torch.tensor(case.x, dtype=other))
+        else:
+            index = INITIAL_NAMES.index(which)
+            assert_raises(
+                impl,
+                case,
+                what,
+                h0=replace_part(case.h0, index, torch.tensor(parts(case.h0)[index], dtype=other)),
+            )
 
 
 @clause("errors.proj_size")
