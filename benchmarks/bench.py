@@ -1,8 +1,9 @@
 """Benchmark (not a test): wall time and examples/s of a default run per reference implementation,
 the serial vs pytest-xdist speed-up, and where the time goes (oracle, implementation, harness).
 
-    python benchmarks/bench.py                      # everything, default Hypothesis profile
-    python benchmarks/bench.py --only floor     # one section: floor, runs, xdist, isolation, split, catalogue
+    python benchmarks/bench.py                  # everything, default Hypothesis profile
+    python benchmarks/bench.py --only floor     # one section: floor, runs, xdist, isolation, split,
+                                                # calibration, catalogue
     python benchmarks/bench.py --profile rnn-fast
 """
 
@@ -133,6 +134,8 @@ class Timers:
         self.calls = self.body = self.drawing = self.oracle = self.implementation = 0.0
         self.examples = 0
         self.depth = 0  # the oracle and the implementation are each timed once, at the outermost call
+        self.per_test = {}  # test name -> the same totals for that test alone (a Timers each)
+        self.before = self.totals()
 
     def timed(self, fn, field):
         @functools.wraps(fn)  # keeps the built callable's attributes (its `parameters`, for gradients)
@@ -183,6 +186,15 @@ class Timers:
     def pytest_runtest_logreport(self, report):
         if report.when == "call":
             self.calls += report.duration
+            now = self.totals()
+            one = self.per_test[report.nodeid.rpartition("::")[2].partition("[")[0]] = Timers()
+            for field, value in now.items():
+                setattr(one, field, value - self.before[field])
+            self.before = now
+
+    def totals(self) -> dict[str, float]:
+        fields = ("calls", "body", "drawing", "oracle", "implementation", "examples")
+        return {field: getattr(self, field) for field in fields}
 
     def split(self) -> dict[str, float]:
         inner = self.drawing + self.oracle + self.implementation
@@ -247,10 +259,32 @@ def hypothesis_alone(repeats: int = 5) -> float:
     return median(timed() for _ in range(repeats)) * 1e3 / 100
 
 
+#: The clauses that check what the calibration's five properties check (benchmarks/calibration.py)
+CALIBRATED_CLAUSES = (
+    "test_output_matches_oracle",
+    "test_state_h_n_matches_oracle",
+    "test_state_h0_used",
+    "test_layout_batch_first",
+    "test_invariance_deterministic",
+)
+
+
+def per_example_row(name: str, timers: Timers) -> list:
+    parts = timers.split()
+    per = 1e3 / max(timers.examples, 1)
+    return (
+        [name, timers.examples, f"{per * timers.calls:.2f}"]
+        + [f"{per * parts[f]:.2f}" for f in Timers.FIELDS]
+        + [f"{100 * parts['implementation'] / timers.calls:.0f}%"]
+    )
+
+
 def section_split(profile: str):
     rows, per_example = [], []
     for impl in ["torch.nn:GRU", "manual"]:
         timers = split_run(impl, profile)
+        if impl == "torch.nn:GRU":
+            calibrated = [per_example_row(name, timers.per_test[name]) for name in CALIBRATED_CLAUSES]
         parts = timers.split()
         rows.append(
             [impl, f"{timers.calls:.2f}", timers.examples]
@@ -266,6 +300,12 @@ def section_split(profile: str):
         rows,
     )
     table("The same, milliseconds per example", ["implementation", "clauses", *Timers.FIELDS], per_example)
+    table(
+        "torch.nn:GRU: the clauses that check what the calibration's five properties check "
+        "(--only calibration), milliseconds per example",
+        ["clause", "examples", "clause", *Timers.FIELDS, "implementation share"],
+        calibrated,
+    )
     table(
         "Hypothesis alone: a test that draws one default GRU case and does nothing with it (ms per example)",
         ["ms per example"],
@@ -320,6 +360,19 @@ def section_floor(profile: str, repeats: int = 5):
                 f"{wall / floor:.2f}",
             ]
         ],
+    )
+
+
+def section_calibration(profile: str):
+    """The issue's calibration: five plain Hypothesis properties of torch.nn.GRU, no harness
+    (benchmarks/calibration.py); the default profile's 100 examples whatever ``profile`` says."""
+    from calibration import HEADER, run
+
+    table(
+        "Calibration: five plain Hypothesis properties of torch.nn.GRU, no harness (medians of 5 runs, "
+        "seed 0; milliseconds per example)",
+        HEADER,
+        run(),
     )
 
 
@@ -405,6 +458,7 @@ SECTIONS = {
     "xdist": section_xdist,
     "isolation": section_isolation,
     "split": section_split,
+    "calibration": section_calibration,
     "catalogue": section_catalogue,
 }
 
