@@ -75,9 +75,13 @@ def properties(clock: Clock, max_examples: int = 100) -> dict:
     def cases(**pins):
         return case_strategy(("GRU",), ("float32", "float64"), pins)
 
-    plain = settings(
-        max_examples=max_examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-    )
+    def plain(strategy):
+        """@given(strategy), 100 examples, seed 0: the same examples in every run, as the split's
+        --hypothesis-seed=0 gives the clauses."""
+        options = settings(
+            max_examples=max_examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        return lambda test: seed(0)(options(given(strategy)(test)))
 
     def close(case, got, want):
         tol = TOLERANCE[case.config.dtype]
@@ -89,31 +93,23 @@ def properties(clock: Clock, max_examples: int = 100) -> dict:
         want = clock.timed("oracle", oracle.forward, case.config, case.weights, case.x, case.h0)
         return got, want
 
-    @seed(0)  # as the suite's split runs with --hypothesis-seed=0: the same examples in every run
-    @plain
-    @given(cases())
+    @plain(cases())
     def output_matches_oracle(case):
         (output, _), (want, _) = against_oracle(case)
         close(case, output, want)
 
-    @seed(0)  # as the suite's split runs with --hypothesis-seed=0: the same examples in every run
-    @plain
-    @given(cases())
+    @plain(cases())
     def h_n_matches_oracle(case):
         (_, h_n), (_, want) = against_oracle(case)
         close(case, h_n, want)
 
-    @seed(0)  # as the suite's split runs with --hypothesis-seed=0: the same examples in every run
-    @plain
-    @given(cases(with_h0=True))
+    @plain(cases(with_h0=True))
     def h0_used(case):
         got, want = against_oracle(case)
         close(case, got[0], want[0])
         close(case, got[1], want[1])
 
-    @seed(0)  # as the suite's split runs with --hypothesis-seed=0: the same examples in every run
-    @plain
-    @given(cases(batch_first=False, unbatched=False))
+    @plain(cases(batch_first=False, unbatched=False))
     def batch_first(case):
         clock.examples += 1
         time_major, _ = gru(clock, case)
@@ -121,9 +117,7 @@ def properties(clock: Clock, max_examples: int = 100) -> dict:
         rows_first, _ = gru(clock, case, layout.from_time_major(config, case.x), True)
         close(case, layout.to_time_major(config, rows_first), time_major)
 
-    @seed(0)  # as the suite's split runs with --hypothesis-seed=0: the same examples in every run
-    @plain
-    @given(cases())
+    @plain(cases())
     def deterministic(case):
         clock.examples += 1
         first, _ = gru(clock, case)
