@@ -1,6 +1,8 @@
 """Variable-length sequences given as a PackedSequence (CONTRACT.md, "Variable-length sequences";
 bug 5): the runner packs the case's input with the drawn lengths and unpacks the output."""
 
+import functools
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -13,13 +15,19 @@ from ..strategies import just, mostly
 from ._helpers import clause, compared_with_oracle, draw_case, expected, tolerance
 
 
+@functools.lru_cache(maxsize=1024)
+def row_lengths(N: int, L: int):
+    """N lengths in [1, L], about uniform, each shrinking towards L: one choice a row. (Half of the
+    rows at full length, as drawn until 2026-12, left rows out of length order rare, and a fault in
+    the order of a packed batch's rows shows only there: it needed up to 25 examples, now 7.)"""
+    return st.lists(st.integers(0, L - 1).map(lambda short: L - short), min_size=N, max_size=N)
+
+
 def draw_lengths(data, case):
     """One length per row in [1, L]; about one time in four sorted by decreasing length and packed
     with enforce_sorted=True, otherwise in any order with enforce_sorted=False."""
     N, L = case.batch, case.seq_len
-    lengths = data.draw(
-        st.lists(mostly(just(L), st.integers(1, L), one_in=2), min_size=N, max_size=N), label="lengths"
-    )
+    lengths = data.draw(row_lengths(N, L), label="lengths")
     enforce_sorted = data.draw(mostly(just(False), just(True), one_in=4), label="enforce_sorted")
     return np.array(sorted(lengths, reverse=True) if enforce_sorted else lengths), enforce_sorted
 
