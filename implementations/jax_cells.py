@@ -159,7 +159,9 @@ class FlaxNnx(Framework):
         import jax
         from flax import nnx
 
-        graph, state = nnx.split(self.cell(config))
+        # The cell's shapes only (nnx.eval_shape): its weights are replaced, so initialising them
+        # (a compile of each initialiser per new shape, most of a build) would be wasted.
+        graph, state = nnx.split(nnx.eval_shape(lambda: self.cell(config)))
 
         def step(params, carry, x):
             own = jax.tree_util.tree_map(lambda a: a, state)  # a copy: the template stays as it is
@@ -187,6 +189,14 @@ class FlaxNnx(Framework):
         return {"dense_i": dense(w["W_i"], [b_ir + b_hr, b_iz + b_hz, b_in]), "dense_h": dense(w["W_h"])}
 
 
+def is_weight(leaf) -> bool:
+    """A weight of an equinox template cell: a JAX array, or its shape and dtype alone."""
+    import equinox
+    import jax
+
+    return equinox.is_array(leaf) or isinstance(leaf, jax.ShapeDtypeStruct)
+
+
 class Equinox(Framework):
     name = "equinox"
     packages = ("jax", "equinox")
@@ -194,19 +204,21 @@ class Equinox(Framework):
 
     @functools.cache  # noqa: B019 (the frameworks are module-level, as long-lived as the cache)
     def cell(self, config: Config):
-        """The template cell, built once per config, outside the traced forward (its weights are
-        replaced)."""
+        """The template cell, built once per config, outside the traced forward: its shapes only
+        (equinox.filter_eval_shape), as its weights are replaced."""
         import equinox
         import jax
 
         kind = equinox.nn.GRUCell if config.mode == "GRU" else equinox.nn.LSTMCell
-        return kind(config.input_size, config.hidden_size, use_bias=config.bias, key=jax.random.key(0))
+        return equinox.filter_eval_shape(
+            kind, config.input_size, config.hidden_size, use_bias=config.bias, key=jax.random.key(0)
+        )
 
     def step(self, config: Config):
         import equinox
         import jax
 
-        static = equinox.filter(self.cell(config), equinox.is_array, inverse=True)
+        static = equinox.filter(self.cell(config), is_weight, inverse=True)
         # The cells take one row: (input, hidden) -> hidden, vmapped over the batch.
         return lambda params, carry, x: jax.vmap(equinox.combine(params, static))(x, carry)
 
@@ -224,7 +236,7 @@ class Equinox(Framework):
             if config.mode == "GRU":
                 summed[2], arrays["bias_n"] = w["b_i"][2], w["b_h"][2]
             arrays["bias"] = jnp.concatenate(summed)
-        cell = equinox.filter(self.cell(config), equinox.is_array)
+        cell = equinox.filter(self.cell(config), is_weight)
         return equinox.tree_at(lambda c: [getattr(c, k) for k in arrays], cell, list(arrays.values()))
 
 
